@@ -1,0 +1,51 @@
+# Set-up is two commands: `make run` (build the bundled sample) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CLI := $(BIN)/muscle-assets
+M ?=
+
+.PHONY: run build muscle check list test lint format bench clean distclean sample
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: build  ## create .venv, install, build the bundled sample
+
+build: $(STAMP)
+	$(CLI) build
+
+muscle: $(STAMP)  ## make muscle M=<SetId>
+	@test -n "$(M)" || { echo "usage: make muscle M=<SetId>" >&2; exit 2; }
+	$(CLI) build $(M)
+
+check: $(STAMP)
+	$(CLI) check
+
+list: $(STAMP)
+	$(CLI) list
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+sample: $(STAMP)  ## regenerate raw/ from the renderer
+	$(BIN)/python scripts/render_sample.py --out raw
+
+clean:  ## remove generated outputs
+	rm -rf output
+
+distclean: clean
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,0 +1,270 @@
+"""The ``muscle-assets`` command: a thin click layer over :mod:`pipeline.runner`.
+
+This is the only place that prints or picks exit codes: 0 when everything asked
+for is done and valid, 1 when a set failed or ``check`` found a problem, 2 for a
+bad invocation (unknown option or set id, invalid config).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from tqdm import tqdm
+
+from pipeline import __version__
+from pipeline.config import DEFAULT_CONFIG, Config, load_config
+from pipeline.errors import ConfigError, PipelineError, UnknownSetError
+from pipeline.runner import BuildReport, SetResult, find_sets, run
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Options:
+    config: Path | None
+    jobs: int | None
+    output: Path | None
+    site: Path | None
+    force: bool
+    dry_run: bool
+    verbosity: int  # -1 quiet, 0 normal, 1 verbose
+
+    def load(self) -> Config:
+        path = self.config
+        if path is None and DEFAULT_CONFIG.is_file():
+            path = DEFAULT_CONFIG
+        return load_config(
+            path,
+            **{"build.jobs": self.jobs, "paths.output": self.output, "paths.site": self.site},
+        )
+
+
+def common_options(func: F) -> F:
+    """Options every command takes, collected into one :class:`Options`."""
+
+    @click.option(
+        "--config",
+        "config",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help=f"YAML config file [default: {DEFAULT_CONFIG} if present].",
+    )
+    @click.option(
+        "--jobs", "-j", type=click.IntRange(min=1), help="Worker processes [default: all cores]."
+    )
+    @click.option(
+        "--output",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="Output root (overrides paths.output).",
+    )
+    @click.option(
+        "--site",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="Jekyll site root (overrides paths.site).",
+    )
+    @click.option("--force", is_flag=True, help="Rebuild outputs even when they are up to date.")
+    @click.option(
+        "--dry-run", "-n", is_flag=True, help="Show what would be written; write nothing."
+    )
+    @click.option("--quiet", "-q", is_flag=True, help="Print errors only.")
+    @click.option("--verbose", "-v", is_flag=True, help="Print every set and file, and tracebacks.")
+    @functools.wraps(func)
+    def wrapper(
+        config: Path | None,
+        jobs: int | None,
+        output: Path | None,
+        site: Path | None,
+        force: bool,
+        dry_run: bool,
+        quiet: bool,
+        verbose: bool,
+        **kwargs: Any,
+    ) -> Any:
+        opts = Options(config, jobs, output, site, force, dry_run, -1 if quiet else int(verbose))
+        try:
+            return func(opts, **kwargs)
+        except (ConfigError, UnknownSetError) as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_USAGE)
+        except PipelineError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="muscle-assets")
+def main() -> None:
+    """Build a muscle atlas's images from orientation sets of 16 PNG frames.
+
+    Reads <SetId>-<k>.png from the raw folder and writes gallery PNGs, thumbnails
+    and web variants under the output root, in the site's naming.
+    """
+
+
+@main.command("list")
+@common_options
+def list_cmd(opts: Options) -> None:
+    """List the sets found, their frame counts and status."""
+    cfg = opts.load()
+    sets = {s.set_id: s for s in find_sets(cfg)}
+    report = run(cfg, dry_run=True, jobs=cfg.jobs)
+    width = max((len(s) for s in sets), default=6)
+    click.echo(f"{'set':<{width}}  frames  status")
+    for result in report.results:
+        source = sets[result.set_id]
+        if result.status == "failed":
+            problems = len(result.defects) or 1
+            status = f"invalid ({problems} problem{'s' if problems > 1 else ''})"
+        elif result.status == "stale":
+            status = f"needs build ({len(result.stale)} outputs)"
+        else:
+            status = "up to date"
+        click.echo(f"{result.set_id:<{width}}  {len(source.frames):>6}  {status}")
+    click.echo(f"{len(sets)} set(s) in {cfg.paths.raw}")
+
+
+@main.command()
+@click.argument("set_ids", nargs=-1, metavar="[SET]...")
+@click.option("--inputs-only", is_flag=True, help="Validate sources only; ignore stale outputs.")
+@common_options
+def check(opts: Options, set_ids: Sequence[str], inputs_only: bool) -> None:
+    """Validate sets and report stale outputs; exit 1 on any problem (a CI gate)."""
+    cfg = opts.load()
+    report = run(cfg, set_ids, dry_run=True, jobs=cfg.jobs)
+    problems = _print_failures(report, opts)
+    stale = 0 if inputs_only else sum(len(r.stale) for r in report.results)
+    if not inputs_only:
+        for result in report.results:
+            for spec in result.stale:
+                click.echo(f"{cfg.paths.output_root / spec.relpath}: stale or missing", err=True)
+    if opts.verbosity >= 0:
+        valid = sum(1 for r in report.results if r.ok)
+        click.echo(
+            f"checked {len(report.results)} set(s): {valid} valid, {len(report.failed)} invalid"
+            + ("" if inputs_only else f", {stale} stale output(s)")
+        )
+    if problems or stale:
+        sys.exit(EXIT_FAILED)
+
+
+def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> None:
+    @main.command(name, help=help_text)
+    @click.argument("set_ids", nargs=-1, metavar="[SET]...")
+    @common_options
+    def command(opts: Options, set_ids: Sequence[str]) -> None:
+        cfg = opts.load()
+        report = _run_with_progress(cfg, set_ids, stages, opts)
+        if not report.ok:
+            sys.exit(EXIT_FAILED)
+
+
+_stage_command("build", None, "Run every stage for the named sets (all sets when none are named).")
+_stage_command("thumbs", ("thumbs",), "Make thumbnails (<SetId>-<k>-thumb.png) for the named sets.")
+_stage_command(
+    "variants",
+    ("variants",),
+    "Make the full-size gallery PNGs and WebP/AVIF variants for the named sets.",
+)
+
+
+def _run_with_progress(
+    cfg: Config, set_ids: Sequence[str], stages: Sequence[str] | None, opts: Options
+) -> BuildReport:
+    bar: tqdm[Any] | None = None
+    show_bar = opts.verbosity >= 0 and not opts.dry_run
+
+    def on_plan(pending: int) -> None:
+        nonlocal bar
+        if show_bar and pending:
+            bar = tqdm(total=pending, unit="set", desc="building", file=sys.stderr, leave=False)
+
+    def on_result(result: SetResult) -> None:
+        if bar is not None:  # only sets that needed a worker arrive after on_plan
+            bar.update(1)
+            bar.set_postfix_str(result.set_id)
+        if opts.verbosity >= 1:
+            _echo(f"{result.set_id}: {result.status} ({result.seconds:.2f} s)", bar)
+            for written in result.written:
+                _echo(
+                    f"  wrote {written.relpath} {written.width}x{written.height} "
+                    f"{_size(written.bytes)}",
+                    bar,
+                )
+
+    try:
+        report = run(
+            cfg,
+            set_ids,
+            stages=stages,
+            force=opts.force,
+            dry_run=opts.dry_run,
+            jobs=cfg.jobs,
+            on_result=on_result,
+            on_plan=on_plan,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    _print_failures(report, opts)
+    if opts.dry_run:
+        for result in report.results:
+            for spec in result.stale:
+                click.echo(f"would write {spec.relpath} ({spec.width}x{spec.height})")
+    if opts.verbosity >= 0:
+        click.echo(_summary(report, opts.dry_run))
+    return report
+
+
+def _print_failures(report: BuildReport, opts: Options) -> int:
+    count = 0
+    for result in report.failed:
+        for defect in result.defects:
+            click.echo(str(defect), err=True)
+            count += 1
+        if result.error:
+            click.echo(result.error, err=True)
+            count += 1
+        if result.detail and opts.verbosity >= 1:
+            click.echo(result.detail, err=True)
+    return count
+
+
+def _summary(report: BuildReport, dry_run: bool) -> str:
+    if dry_run:
+        stale = sum(len(r.stale) for r in report.results)
+        return (
+            f"dry run: {report.count('stale')} set(s) would be built, "
+            f"{report.count('up-to-date')} up to date, {len(report.failed)} failed; "
+            f"{stale} file(s) would be written"
+        )
+    return (
+        f"{report.count('built')} set(s) built, {report.count('up-to-date')} up to date, "
+        f"{len(report.failed)} failed; {report.files_written} file(s) written, "
+        f"{_size(report.bytes_written)} in {report.seconds:.1f} s"
+    )
+
+
+def _echo(text: str, bar: tqdm[Any] | None) -> None:
+    if bar is not None:
+        bar.write(text)
+    else:
+        click.echo(text)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024 or unit == "MiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"  # pragma: no cover

@@ -1,0 +1,395 @@
+"""One typed, frozen configuration, loaded from YAML and validated up front.
+
+Each stage gets its own section so that a stage's fingerprint can include exactly
+the values that change its pixels (a new thumbnail size rebuilds thumbnails only).
+Unknown keys and wrong types are reported all at once, with the key's dotted name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from pipeline.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/pipeline.yaml")
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """Where sets are read and assets and pages are written.
+
+    ``site`` is a shortcut for a Jekyll checkout: when set, ``output`` defaults to
+    ``<site>/assets/images`` and ``pages`` to ``<site>/pages/muscles``.
+    """
+
+    raw: Path = Path("raw")
+    output: Path | None = None
+    pages: Path | None = None
+    site: Path | None = None
+    png_dir: str = "muscles/png"
+    gif_dir: str = "muscles/gif"
+
+    @property
+    def output_root(self) -> Path:
+        if self.output is not None:
+            return self.output
+        if self.site is not None:
+            return self.site / "assets" / "images"
+        return Path("output")
+
+    @property
+    def pages_dir(self) -> Path | None:
+        if self.pages is not None:
+            return self.pages
+        if self.site is not None:
+            return self.site / "pages" / "muscles"
+        return None
+
+
+@dataclass(frozen=True)
+class FramesConfig:
+    """How an orientation set is named and what counts as a valid frame."""
+
+    count: int = 16
+    pattern: str = "{set_id}-{k}.png"
+    max_pixels: int = 64_000_000
+    background: str = "#ffffff"
+    background_tolerance: int = 8
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    """Identical framing for every frame of a set."""
+
+    enabled: bool = True
+    margin: float = 0.04
+
+
+@dataclass(frozen=True)
+class PngConfig:
+    """The full-size gallery PNG."""
+
+    optimize_level: int = 2
+
+
+@dataclass(frozen=True)
+class ThumbsConfig:
+    """Thumbnails fit inside this box, aspect kept."""
+
+    width: int = 240
+    height: int = 240
+
+
+@dataclass(frozen=True)
+class VariantsConfig:
+    """Web variants of every frame (and of its thumbnail)."""
+
+    webp: bool = True
+    webp_quality: int = 80
+    webp_method: int = 4
+    avif: bool = False
+    avif_quality: int = 55
+    avif_speed: int = 6
+    widths: tuple[int, ...] = ()
+    thumbs: bool = True
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Scheduling; ``jobs`` of ``None`` means one worker per core.
+
+    ``start_method`` picks how worker processes start (``None``: the platform's
+    default); outputs are the same under each.
+    """
+
+    jobs: int | None = None
+    start_method: Literal["fork", "spawn", "forkserver"] | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration. Paths are absolute once loaded."""
+
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    frames: FramesConfig = field(default_factory=FramesConfig)
+    crop: CropConfig = field(default_factory=CropConfig)
+    png: PngConfig = field(default_factory=PngConfig)
+    thumbs: ThumbsConfig = field(default_factory=ThumbsConfig)
+    variants: VariantsConfig = field(default_factory=VariantsConfig)
+    build: BuildConfig = field(default_factory=BuildConfig)
+
+    @property
+    def jobs(self) -> int:
+        return self.build.jobs or os.cpu_count() or 1
+
+
+Section = Literal["paths", "frames", "crop", "png", "thumbs", "variants", "build"]
+
+
+def load_config(path: Path | str | None = None, **overrides: Any) -> Config:
+    """Load ``path`` (or the defaults), apply dotted overrides, validate everything.
+
+    Overrides whose value is ``None`` are dropped, so CLI options that were not
+    given leave the file's values alone. Relative paths resolve against the
+    config file's folder (or the working directory when there is no file).
+    """
+    source: Path | str
+    if path is None:
+        data: Any = {}
+        base = Path.cwd()
+        source = "<defaults>"
+    else:
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(file, [f"cannot read config: {exc.strerror or exc}"]) from exc
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}: " if mark is not None else ""
+            raise ConfigError(file, [f"{where}invalid YAML"]) from exc
+        base = file.resolve().parent
+        source = file
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ConfigError(source, ["top level must be a mapping of sections"])
+    data = _apply_overrides(data, overrides, problems)
+    config = _build(Config, data, "", problems)
+    if problems:
+        raise ConfigError(source, problems)
+    assert isinstance(config, Config)
+    config = _resolve_paths(config, base)
+    problems.extend(_semantic_problems(config))
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def config_from_dict(data: dict[str, Any], base: Path) -> Config:
+    """Build a validated config from a plain mapping (used by tests and tools)."""
+    problems: list[str] = []
+    config = _build(Config, data, "", problems)
+    if problems:
+        raise ConfigError("<dict>", problems)
+    assert isinstance(config, Config)
+    config = _resolve_paths(config, base)
+    problems.extend(_semantic_problems(config))
+    if problems:
+        raise ConfigError("<dict>", problems)
+    return config
+
+
+def section_values(section: Any) -> dict[str, Any]:
+    """A JSON-able view of one section, for fingerprints."""
+    return {k: _jsonable(v) for k, v in dataclasses.asdict(section).items()}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _apply_overrides(
+    data: dict[str, Any], overrides: dict[str, Any], problems: list[str]
+) -> dict[str, Any]:
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        section, _, key = dotted.replace("__", ".").partition(".")
+        if not key:
+            problems.append(f"override {dotted!r} must name section.key")
+            continue
+        target = merged.setdefault(section, {})
+        if not isinstance(target, dict):
+            problems.append(f"{section}: must be a mapping")
+            continue
+        target[key] = value
+    return merged
+
+
+def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
+    where = prefix.rstrip(".") or "config"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problems.append(f"{where}: must be a mapping, got {type(data).__name__}")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            problems.append(f"{prefix}{key}: unknown key (known: {known})")
+    kwargs: dict[str, Any] = {}
+    for name in fields:
+        if name not in data:
+            continue
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, data[name], f"{prefix}{name}.", problems)  # type: ignore[arg-type]
+            continue
+        ok, value = _coerce(hint, data[name])
+        if ok:
+            kwargs[name] = value
+        else:
+            problems.append(f"{prefix}{name}: expected {_describe(hint)}, got {data[name]!r}")
+    try:
+        return cls(**kwargs)
+    except TypeError:  # pragma: no cover - all fields have defaults
+        return cls()
+
+
+def _coerce(hint: Any, value: Any) -> tuple[bool, Any]:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return True, None
+        for arg in args:
+            if arg is type(None):
+                continue
+            ok, out = _coerce(arg, value)
+            if ok:
+                return True, out
+        return False, None
+    if origin is Literal:
+        return (value in args), value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            return False, None
+        items = []
+        for item in value:
+            ok, out = _coerce(args[0], item)
+            if not ok:
+                return False, None
+            items.append(out)
+        return True, tuple(items)
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        return (isinstance(value, int) and not isinstance(value, bool)), value
+    if hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return ok, float(value) if ok else None
+    if hint is str:
+        return isinstance(value, str), value
+    if hint is Path:
+        if isinstance(value, str | Path) and str(value):
+            return True, Path(value)
+        return False, None
+    return False, None
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is tuple:
+        return f"a list of {_describe(args[0])}"
+    if hint is type(None):
+        return "null"
+    if hint is Path:
+        return "a path"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        hint, str(hint)
+    )
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    def absolute(p: Path | None) -> Path | None:
+        if p is None:
+            return None
+        p = p.expanduser()
+        return Path(os.path.normpath(p if p.is_absolute() else (base / p)))
+
+    paths = config.paths
+    raw = absolute(paths.raw)
+    assert raw is not None
+    resolved = dataclasses.replace(
+        paths,
+        raw=raw,
+        output=absolute(paths.output),
+        pages=absolute(paths.pages),
+        site=absolute(paths.site),
+    )
+    if resolved.output is None:
+        resolved = dataclasses.replace(resolved, output=absolute(paths.output_root))
+    return dataclasses.replace(config, paths=resolved)
+
+
+def _semantic_problems(config: Config) -> list[str]:
+    problems: list[str] = []
+    p, fr, v = config.paths, config.frames, config.variants
+    if not p.raw.is_dir():
+        problems.append(f"paths.raw: folder does not exist: {p.raw}")
+    if p.site is not None and not p.site.is_dir():
+        problems.append(f"paths.site: folder does not exist: {p.site}")
+    for name in ("png_dir", "gif_dir"):
+        value = getattr(p, name)
+        parts = Path(value).parts
+        if Path(value).is_absolute() or ".." in parts or "." in value:
+            problems.append(f"paths.{name}: must be a relative folder without dots: {value!r}")
+    if fr.count < 1:
+        problems.append("frames.count: must be at least 1")
+    if "{set_id}" not in fr.pattern or "{k}" not in fr.pattern:
+        problems.append("frames.pattern: must contain {set_id} and {k}")
+    if fr.max_pixels < 1:
+        problems.append("frames.max_pixels: must be positive")
+    if not _is_colour(fr.background):
+        problems.append(
+            f"frames.background: expected a colour like '#ffffff', got {fr.background!r}"
+        )
+    if not 0 <= fr.background_tolerance <= 255:
+        problems.append("frames.background_tolerance: must be 0..255")
+    if not 0 <= config.crop.margin <= 1:
+        problems.append("crop.margin: must be a fraction between 0 and 1")
+    if not 0 <= config.png.optimize_level <= 6:
+        problems.append("png.optimize_level: must be 0..6")
+    if config.thumbs.width < 1 or config.thumbs.height < 1:
+        problems.append("thumbs: width and height must be positive")
+    if not 0 <= v.webp_quality <= 100:
+        problems.append("variants.webp_quality: must be 0..100")
+    if not 0 <= v.webp_method <= 6:
+        problems.append("variants.webp_method: must be 0..6")
+    if not 0 <= v.avif_quality <= 100:
+        problems.append("variants.avif_quality: must be 0..100")
+    if not 0 <= v.avif_speed <= 10:
+        problems.append("variants.avif_speed: must be 0..10")
+    if any(w < 1 for w in v.widths):
+        problems.append("variants.widths: every width must be positive")
+    if config.build.jobs is not None and config.build.jobs < 1:
+        problems.append("build.jobs: must be at least 1")
+    return problems
+
+
+def _is_colour(value: str) -> bool:
+    return parse_colour(value) is not None
+
+
+def parse_colour(value: str) -> tuple[int, int, int] | None:
+    """``'#rrggbb'`` to an RGB tuple, or ``None`` when it is not one."""
+    if len(value) != 7 or not value.startswith("#"):
+        return None
+    try:
+        return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
+    except ValueError:
+        return None

@@ -1,0 +1,165 @@
+"""Decode one frame into the single form every stage works from.
+
+Sources come as RGBA, RGB, grayscale, palette (with or without transparency) or
+16-bit PNGs. Each is decoded once per build and normalised to 8-bit RGBA plus a
+flag saying whether the set is transparent; every output derives from that.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from pipeline.config import FramesConfig, parse_colour
+from pipeline.errors import FrameError
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive)
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """What validation and cropping need to know about a frame, cacheable by content hash."""
+
+    width: int
+    height: int
+    has_alpha: bool
+    bbox: Box | None  # visible pixels; None when nothing is visible
+    flat: bool  # every pixel the same colour
+    transparent: bool = False  # every pixel fully transparent
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "width": self.width,
+            "height": self.height,
+            "has_alpha": self.has_alpha,
+            "bbox": list(self.bbox) if self.bbox else None,
+            "flat": self.flat,
+            "transparent": self.transparent,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FrameInfo:
+        bbox = data.get("bbox")
+        return cls(
+            width=int(data["width"]),
+            height=int(data["height"]),
+            has_alpha=bool(data["has_alpha"]),
+            bbox=(int(bbox[0]), int(bbox[1]), int(bbox[2]), int(bbox[3])) if bbox else None,
+            flat=bool(data["flat"]),
+            transparent=bool(data.get("transparent", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A decoded frame: 8-bit RGBA pixels and what we learnt about them."""
+
+    k: int
+    path: Path
+    image: Image.Image
+    info: FrameInfo
+
+
+def decode(path: Path, k: int, cfg: FramesConfig) -> Frame:
+    """Read ``path`` and normalise it; raise :class:`FrameError` naming the problem."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                if opened.format != "PNG":
+                    raise FrameError(path, f"not a PNG file (found {opened.format} data)")
+                width, height = opened.size
+                if width * height > cfg.max_pixels:
+                    raise FrameError(
+                        path,
+                        f"{width}x{height} is {width * height} pixels, over the limit of "
+                        f"{cfg.max_pixels} (frames.max_pixels)",
+                    )
+                opened.load()
+                image, has_alpha = _normalise(opened)
+    except FrameError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise FrameError(path, f"too many pixels: {exc}") from exc
+    except FileNotFoundError as exc:
+        raise FrameError(path, "file not found") from exc
+    except PermissionError as exc:
+        raise FrameError(path, "cannot read file: permission denied") from exc
+    except UnidentifiedImageError as exc:
+        if path.stat().st_size == 0:
+            raise FrameError(path, "empty file (0 bytes)") from exc
+        raise FrameError(path, "not a PNG file (cannot identify image data)") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        detail = str(exc) or type(exc).__name__
+        raise FrameError(path, f"cannot decode PNG: {detail}") from exc
+    info = measure(image, has_alpha, cfg)
+    return Frame(k=k, path=path, image=image, info=info)
+
+
+def _normalise(image: Image.Image) -> tuple[Image.Image, bool]:
+    """Any PNG mode to 8-bit RGBA; the flag says whether the source had transparency."""
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit grey: keep the top 8 bits (Pillow's own convert would clip, not scale).
+        wide = np.asarray(image, dtype=np.uint32)
+        grey = Image.fromarray((wide >> 8).astype(np.uint8), mode="L")
+        return grey.convert("RGBA"), False
+    if mode == "RGBA":
+        return image.copy(), True
+    if mode in ("LA", "La", "PA", "RGBa"):
+        return image.convert("RGBA"), True
+    if mode == "P":
+        has_alpha = "transparency" in image.info
+        return image.convert("RGBA"), has_alpha
+    if mode in ("RGB", "L", "1"):
+        return image.convert("RGB").convert("RGBA"), False
+    return image.convert("RGBA"), "transparency" in image.info
+
+
+def measure(image: Image.Image, has_alpha: bool, cfg: FramesConfig) -> FrameInfo:
+    """Where the visible pixels are: alpha > 0 when the frame uses transparency,
+    otherwise pixels that differ from the configured background colour."""
+    pixels = np.asarray(image)
+    flat = bool((pixels == pixels[0, 0]).all())
+    alpha = pixels[..., 3]
+    if has_alpha and alpha.min() < 255:
+        mask = alpha > 0
+    else:
+        background = np.array(parse_colour(cfg.background) or (255, 255, 255), dtype=np.int16)
+        diff = np.abs(pixels[..., :3].astype(np.int16) - background).max(axis=2)
+        mask = diff > cfg.background_tolerance
+    bbox = mask_bbox(mask)
+    height, width = alpha.shape
+    transparent = bool(has_alpha and alpha.max() == 0)
+    return FrameInfo(
+        width=width,
+        height=height,
+        has_alpha=has_alpha,
+        bbox=bbox,
+        flat=flat,
+        transparent=transparent,
+    )
+
+
+def mask_bbox(mask: np.ndarray) -> Box | None:
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
+def frame_problem(info: FrameInfo) -> str | None:
+    """The defect a single frame can have on its own, if any."""
+    if info.transparent:
+        return "nothing visible: the frame is fully transparent"
+    if info.flat:
+        return "nothing visible: the frame is one flat colour"
+    if info.bbox is None:
+        return "nothing visible: no pixel differs from the background colour"
+    return None

@@ -1,0 +1,351 @@
+"""Scheduling: which sets need work, running them (in parallel), and the report.
+
+A set is planned in the main process from the manifest alone (no decoding); only
+sets with stale outputs, or frames never probed, go to a worker. Workers get data
+(paths, the frozen config, a manifest slice), never shared state, and return data,
+so behaviour is the same under ``fork`` and ``spawn``. A worker decodes each frame
+of its set once and derives every output from that decode; at most ``jobs`` sets
+are in memory at any time.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from PIL import Image
+
+from pipeline import check as checks
+from pipeline.config import Config
+from pipeline.crop import shared_crop
+from pipeline.errors import FrameError, PipelineError, UnknownSetError
+from pipeline.frames import Box, Frame, FrameInfo, decode
+from pipeline.manifest import Manifest, fingerprint
+from pipeline.outputs import OutputSpec, Written, resolve_inside
+from pipeline.sets import Defect, SourceSet, discover
+from pipeline.stages import SetPixels, all_stages
+
+Status = Literal["built", "up-to-date", "stale", "failed"]
+
+
+@dataclass(frozen=True)
+class SetJob:
+    """Everything a worker needs for one set: plain, picklable data."""
+
+    source: SourceSet
+    cfg: Config
+    stages: tuple[str, ...]
+    force: bool
+    dry_run: bool
+    slice: Manifest
+
+
+@dataclass
+class SetResult:
+    """What happened to one set; ``written`` lists only files written this run."""
+
+    set_id: str
+    status: Status
+    defects: list[Defect] = field(default_factory=list)
+    error: str | None = None
+    detail: str | None = None  # traceback, shown with --verbose
+    written: list[Written] = field(default_factory=list)
+    stale: list[OutputSpec] = field(default_factory=list)
+    outputs: list[Written] = field(default_factory=list)  # every current output
+    slice: Manifest = field(default_factory=Manifest)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+@dataclass
+class BuildReport:
+    results: list[SetResult]
+    seconds: float
+
+    @property
+    def failed(self) -> list[SetResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def files_written(self) -> int:
+        return sum(len(r.written) for r in self.results)
+
+    @property
+    def bytes_written(self) -> int:
+        return sum(w.bytes for r in self.results for w in r.written)
+
+
+ProgressHook = Callable[[SetResult], None]
+
+
+def find_sets(cfg: Config, set_ids: Sequence[str] = ()) -> list[SourceSet]:
+    """The sets named (all when none are), raising for ids not in the raw folder."""
+    try:
+        found = discover(cfg.paths.raw, cfg.frames)
+    except OSError as exc:
+        raise PipelineError(str(exc)) from exc
+    if not set_ids:
+        return found
+    by_id = {s.set_id: s for s in found}
+    unknown = [s for s in set_ids if s not in by_id]
+    if unknown:
+        raise UnknownSetError(unknown, cfg.paths.raw)
+    return [by_id[s] for s in dict.fromkeys(set_ids)]
+
+
+def run(
+    cfg: Config,
+    set_ids: Sequence[str] = (),
+    *,
+    stages: Sequence[str] | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    jobs: int | None = None,
+    on_result: ProgressHook | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> BuildReport:
+    """Build (or with ``dry_run``, plan) the named sets; the manifest is saved as
+    sets finish, so an interrupted build keeps what it completed."""
+    started = time.perf_counter()
+    chosen = tuple(stages) if stages is not None else tuple(all_stages())
+    unknown_stages = [s for s in chosen if s not in all_stages()]
+    if unknown_stages:
+        raise PipelineError(f"unknown stage(s): {', '.join(unknown_stages)}")
+    sources = find_sets(cfg, set_ids)
+    out_root = cfg.paths.output_root
+    manifest = Manifest.load(out_root)
+    results: list[SetResult] = []
+    pending: list[SetJob] = []
+
+    def finish(result: SetResult) -> None:
+        results.append(result)
+        if on_result:
+            on_result(result)
+
+    for source in sources:
+        job = SetJob(source, cfg, chosen, force, dry_run, _slice(manifest, cfg, source))
+        quick = process_set(job, may_decode=False)
+        if quick is None:
+            pending.append(job)
+        else:
+            if not dry_run:
+                manifest.merge(quick.slice)
+            finish(quick)
+    if on_plan:
+        on_plan(len(pending))
+    workers = max(1, min(jobs or cfg.jobs, len(pending)))
+    last_save = time.monotonic()
+    for result in _execute(pending, workers):
+        if not dry_run:
+            manifest.merge(result.slice)
+            if time.monotonic() - last_save > 2.0:
+                _save(manifest, out_root)
+                last_save = time.monotonic()
+        finish(result)
+    if not dry_run and (pending or results):
+        _save(manifest, out_root)
+    order = {s.set_id: i for i, s in enumerate(sources)}
+    results.sort(key=lambda r: order[r.set_id])
+    return BuildReport(results, time.perf_counter() - started)
+
+
+def _save(manifest: Manifest, out_root: Path) -> None:
+    out_root.mkdir(parents=True, exist_ok=True)
+    manifest.save(out_root)
+
+
+def _slice(manifest: Manifest, cfg: Config, source: SourceSet) -> Manifest:
+    return manifest.slice_for(source.set_id, (_source_key(cfg, p) for p in source.frames.values()))
+
+
+def _source_key(cfg: Config, path: Path) -> str:
+    try:
+        return str(path.relative_to(cfg.paths.raw))
+    except ValueError:
+        return str(path)
+
+
+def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
+    if not jobs:
+        return
+    if workers == 1:
+        for job in jobs:
+            yield _run_job(job)
+        return
+    context = multiprocessing.get_context(jobs[0].cfg.build.start_method)
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_run_job, job): job for job in jobs}
+        try:
+            for future in cf.as_completed(futures):
+                yield future.result()
+        except BaseException:
+            for pending in futures:
+                pending.cancel()
+            raise
+
+
+def _run_job(job: SetJob) -> SetResult:
+    result = process_set(job, may_decode=True)
+    assert result is not None
+    return result
+
+
+def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
+    """Plan one set and render what is stale. With ``may_decode`` False, return
+    ``None`` as soon as pixels would be needed, so the caller can hand the job to
+    a worker; everything cheaper (hashing, planning) is done here either way."""
+    started = time.perf_counter()
+    source, cfg, ledger = job.source, job.cfg, job.slice
+    set_id = source.set_id
+    try:
+        if source.defects:
+            return SetResult(set_id, "failed", list(source.defects), seconds=_since(started))
+        shas = {k: ledger.source_sha(_source_key(cfg, p), p) for k, p in source.frames.items()}
+        decoded: dict[int, Frame] = {}
+        infos: dict[int, FrameInfo] = {}
+        defects: list[Defect] = []
+        for k, path in sorted(source.frames.items()):
+            info = ledger.frame_info(shas[k])
+            if info is None:
+                if not may_decode:
+                    return None
+                try:
+                    frame = decode(path, k, cfg.frames)
+                except FrameError as exc:
+                    defects.append(Defect(path, exc.problem))
+                    continue
+                decoded[k] = frame
+                info = frame.info
+                ledger.record_frame_info(shas[k], info)
+            infos[k] = info
+        defects.extend(checks.set_defects(infos, source.frames))
+        if defects:
+            return SetResult(set_id, "failed", defects, slice=ledger, seconds=_since(started))
+        first = infos[min(infos)]
+        boxes = [i.bbox for i in infos.values() if i.bbox is not None]
+        crop = shared_crop(boxes, first.width, first.height, cfg.crop)
+        size = (crop[2] - crop[0], crop[3] - crop[1])
+        out_root = cfg.paths.output_root
+        stages = all_stages()
+        planned: list[tuple[OutputSpec, str]] = []
+        for name in job.stages:
+            stage = stages[name]
+            for spec in stage.plan(set_id, sorted(source.frames), size, cfg):
+                fp = _output_fingerprint(spec, stage.VERSION, shas, crop, first.has_alpha)
+                planned.append((spec, fp))
+        stale = [
+            (spec, fp)
+            for spec, fp in planned
+            if job.force
+            or not ledger.output_current(
+                str(spec.relpath), fp, resolve_inside(out_root, spec.relpath)
+            )
+        ]
+        if job.dry_run or not stale:
+            status: Status = "stale" if stale else "up-to-date"
+            current = [w for spec, _ in planned if (w := ledger.written(str(spec.relpath)))]
+            return SetResult(
+                set_id,
+                status,
+                stale=[spec for spec, _ in stale],
+                outputs=current,
+                slice=ledger,
+                seconds=_since(started),
+            )
+        if not may_decode:
+            return None
+        needed = sorted({k for spec, _ in stale for k in spec.frames})
+        for k in needed:
+            if k not in decoded:
+                decoded[k] = decode(source.frames[k], k, cfg.frames)
+        pixels = SetPixels(
+            set_id,
+            first.has_alpha,
+            {k: _crop(decoded[k], crop) for k in needed},
+        )
+        decoded.clear()  # cropped copies are all we need from here on
+        written: list[Written] = []
+        for spec, fp in stale:
+            out = stages[spec.stage].render(spec, pixels, cfg, out_root)
+            ledger.record_output(set_id, fp, resolve_inside(out_root, spec.relpath), out)
+            written.append(out)
+        current = [w for spec, _ in planned if (w := ledger.written(str(spec.relpath)))]
+        return SetResult(
+            set_id,
+            "built",
+            written=written,
+            outputs=current,
+            slice=ledger,
+            seconds=_since(started),
+        )
+    except FrameError as exc:
+        return SetResult(
+            set_id,
+            "failed",
+            [Defect(Path(exc.path), exc.problem)],
+            slice=ledger,
+            seconds=_since(started),
+        )
+    except PipelineError as exc:
+        return SetResult(set_id, "failed", error=str(exc), slice=ledger, seconds=_since(started))
+    except Exception as exc:  # one broken set must not stop the others
+        return SetResult(
+            set_id,
+            "failed",
+            error=f"{set_id}: unexpected error: {type(exc).__name__}: {exc}",
+            detail=traceback.format_exc(),
+            slice=ledger,
+            seconds=_since(started),
+        )
+
+
+def _crop(frame: Frame, box: Box) -> Image.Image:
+    return frame.image.crop(box)
+
+
+def _output_fingerprint(
+    spec: OutputSpec, version: int, shas: dict[int, str], crop: Box, has_alpha: bool
+) -> str:
+    return fingerprint(
+        {
+            "stage": spec.stage,
+            "version": version,
+            "kind": spec.kind,
+            "relpath": str(spec.relpath),
+            "size": [spec.width, spec.height],
+            "params": [[k, v] for k, v in spec.params],
+            "sources": [shas[k] for k in spec.frames],
+            "crop": list(crop),
+            "has_alpha": has_alpha,
+        }
+    )
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+__all__ = [
+    "BuildReport",
+    "SetJob",
+    "SetResult",
+    "find_sets",
+    "process_set",
+    "run",
+]
