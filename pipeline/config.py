@@ -164,28 +164,27 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(source, ["top level must be a mapping of sections"])
     data = _apply_overrides(data, overrides, problems)
-    config = _build(Config, data, "", problems)
-    if problems:
-        raise ConfigError(source, problems)
-    assert isinstance(config, Config)
-    config = _resolve_paths(config, base)
-    problems.extend(_semantic_problems(config))
-    if problems:
-        raise ConfigError(source, problems)
-    return config
+    return _validated(data, base, source, problems)
 
 
 def config_from_dict(data: dict[str, Any], base: Path) -> Config:
     """Build a validated config from a plain mapping (used by tests and tools)."""
-    problems: list[str] = []
+    return _validated(data, base, "<dict>", [])
+
+
+def _validated(data: dict[str, Any], base: Path, source: Path | str, problems: list[str]) -> Config:
+    """Type-check, resolve paths, then range-check; raise with every problem found.
+
+    A key with a type error keeps its default for the range checks, so those checks
+    skip it rather than report a second, misleading problem for the same key.
+    """
     config = _build(Config, data, "", problems)
-    if problems:
-        raise ConfigError("<dict>", problems)
     assert isinstance(config, Config)
     config = _resolve_paths(config, base)
-    problems.extend(_semantic_problems(config))
+    bad_keys = {p.split(":", 1)[0] for p in problems}
+    problems.extend(p for p in _semantic_problems(config) if p.split(":", 1)[0] not in bad_keys)
     if problems:
-        raise ConfigError("<dict>", problems)
+        raise ConfigError(source, problems)
     return config
 
 
