@@ -363,8 +363,11 @@ def _semantic_problems(config: Config) -> list[str]:
         problems.append("crop.margin: must be a fraction between 0 and 1")
     if not 0 <= config.png.optimize_level <= 6:
         problems.append("png.optimize_level: must be 0..6")
-    if config.thumbs.width < 1 or config.thumbs.height < 1:
-        problems.append("thumbs: width and height must be positive")
+    problems.extend(
+        f"thumbs.{name}: must be positive"
+        for name in ("width", "height")
+        if getattr(config.thumbs, name) < 1
+    )
     if not 0 <= v.webp_quality <= 100:
         problems.append("variants.webp_quality: must be 0..100")
     if not 0 <= v.webp_method <= 6:

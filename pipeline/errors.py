@@ -23,13 +23,17 @@ class ConfigError(PipelineError):
         super().__init__("\n".join(f"{self.source}: {p}" for p in self.problems))
 
 
-class FrameError(PipelineError):
-    """One input file is unusable; the message names the file and the problem."""
+class FileError(PipelineError):
+    """A problem with one file: the message is ``<file>: <problem>``."""
 
     def __init__(self, path: Path | str, problem: str) -> None:
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class FrameError(FileError):
+    """One input file is unusable."""
 
 
 class UnknownSetError(PipelineError):
@@ -41,13 +45,8 @@ class UnknownSetError(PipelineError):
         super().__init__(f"{raw_dir}: unknown set id(s): {names}")
 
 
-class OutputError(PipelineError):
+class OutputError(FileError):
     """An output could not be written (permissions, disk full, ...)."""
-
-    def __init__(self, path: Path | str, problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 class LockError(PipelineError):

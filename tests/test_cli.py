@@ -100,7 +100,11 @@ def test_bad_config_exits_2_listing_problems(tmp_path: Path) -> None:
     path.write_text("thumbs:\n  width: -1\n  colour: red\n")
     code, _, err = invoke("list", "--config", str(path))
     assert code == 2
-    assert err.splitlines() == [f"{path}: thumbs.colour: unknown key (known: height, width)"]
+    assert err.splitlines() == [
+        f"{path}: thumbs.colour: unknown key (known: height, width)",
+        f"{path}: paths.raw: folder does not exist: {tmp_path / 'raw'}",
+        f"{path}: thumbs.width: must be positive",
+    ]
 
 
 def test_verbose_lists_every_file(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from pipeline.config import Config
 from pipeline.encode import avif_bytes, fit_size, png_bytes, resize, webp_bytes, width_size
 from pipeline.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
 from pipeline.stages import SetPixels
+from pipeline.stages.thumbnails import thumb_relpath
 
 NAME = "variants"
 VERSION = 1
@@ -62,7 +63,7 @@ def plan(
                     OutputSpec(
                         NAME,
                         f"thumb-{ext}",
-                        png_dir / f"{set_id}-{k}-thumb.{ext}",
+                        thumb_relpath(cfg, set_id, k, ext),
                         (k,),
                         *thumb,
                         params,
