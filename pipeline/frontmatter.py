@@ -50,6 +50,7 @@ _ESCAPES = {
     "\u2029": "\\P",
 }
 _PRINTABLE_RE = re.compile("[\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_STR_TAG = "tag:yaml.org,2002:str"
 _URL_KEYS = frozenset({"image_url", "thumbnail", "webp", "avif"})
 
 
@@ -201,13 +202,14 @@ def _block(fm: FrontMatter, key: str, key_node: ScalarNode, value: Node, data: A
     entries: list[Entry] = []
     lo, hi = value.start_mark.index, value.end_mark.index
     for n, (item, item_data) in enumerate(zip(value.value, data, strict=True), start=1):
-        where = fm.line_of(item.start_mark.index)
+        inside_block = lo <= item.start_mark.index <= hi
+        where = fm.line_of(item.start_mark.index if inside_block else lo)
         if not isinstance(item, MappingNode) or not isinstance(item_data, dict):
             raise FrontMatterError(where, f"{key!r} entry {n} must be a mapping of keys")
         pairs: dict[str, tuple[ScalarNode, Node]] = {}
         for k, v in item.value:
             inside = lo <= v.start_mark.index <= v.end_mark.index <= hi
-            if not isinstance(k, ScalarNode) or k.value == "<<" or not inside:
+            if not (isinstance(k, ScalarNode) and inside and inside_block) or k.value == "<<":
                 raise FrontMatterError(
                     where, f"{key!r} entry {n}: anchors, aliases and merge keys are not supported"
                 )
@@ -402,11 +404,14 @@ class _Editor:
         if block is not None and block.entries:
             ordered = sorted(block.entries, key=lambda e: abs(e.node.start_mark.index - near))
             for entry in ordered:
-                pair = entry.pairs.get(key)
-                if pair and isinstance(pair[1], ScalarNode) and pair[1].style != "|":
-                    style = pair[1].style
-                    if style in (None, "'", '"'):
-                        return style
+                value = entry.pairs.get(key, (None, None))[1]
+                if (
+                    isinstance(value, ScalarNode)
+                    and value.tag == _STR_TAG
+                    and value.value
+                    and value.style in (None, "'", '"')
+                ):
+                    return value.style
         return None if key in _URL_KEYS else self.quote
 
     def value_text(self, value: Scalar, style: str | None) -> str:
@@ -579,12 +584,12 @@ class _Editor:
                 continue
             if type(current) is type(f.value) and current == f.value:
                 continue
-            self.replace_value(f, key_node, value_node)
+            self.replace_value(f, key_node, value_node, block)
         if before:  # no managed key present at all: in front of the entry's first key
             at = node.start_mark.index
             self.edit(at, at, "".join(before))
 
-    def replace_value(self, f: Field, key_node: ScalarNode, value_node: Node) -> None:
+    def replace_value(self, f: Field, key_node: ScalarNode, value_node: Node, block: Block) -> None:
         assert f.value is not None
         line = self.fm.line_of(value_node.start_mark.index)
         if not isinstance(value_node, ScalarNode):
@@ -592,8 +597,10 @@ class _Editor:
         start, end = value_node.start_mark.index, value_node.end_mark.index
         if self.text[start:end][:1] in ("&", "!", "*"):
             raise FrontMatterError(line, f"{f.key!r}: cannot rewrite a value with an anchor or tag")
+        is_text = value_node.tag == _STR_TAG
+        style = value_node.style if is_text else self.style_for(f.key, block, start)
         if start < end and value_node.style not in ("|", ">"):
-            self.edit(start, end, self.value_text(f.value, value_node.style))
+            self.edit(start, end, self.value_text(f.value, style))
             return
         # empty (null) or block scalar: the new value follows the colon
         colon = self.after_colon(key_node)
@@ -602,7 +609,8 @@ class _Editor:
             spaces = len(self.text[colon:]) - len(self.text[colon:].lstrip(" \t"))
             if self.text[colon + spaces : colon + spaces + 1] != "#":
                 stop = colon + spaces
-        style = self.style_for(f.key, None, start) if start == end else self.quote
+        if value_node.style in ("|", ">"):
+            style = self.quote
         self.edit(colon, stop, " " + self.value_text(f.value, style))
 
     def remove_pair(self, entry: Entry, key_node: ScalarNode, value_node: Node) -> None:
