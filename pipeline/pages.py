@@ -62,7 +62,7 @@ $title.
 _VALUE_PLACEHOLDER = re.compile(
     r"^(?P<lead>[ \t]*(?:-[ \t]+)?[^\s#'\"][^:#\r\n]*:[ \t]+)"
     r"(?P<q>['\"]?)\$(?:\{(?P<braced>\w+)\}|(?P<name>\w+))(?P=q)"
-    r"(?P<tail>[ \t]*(?:#[^\r\n]*)?)$",
+    r"(?P<tail>[ \t]*(?:#[^\r\n]*)?)(?=\r?$)",
     re.MULTILINE,
 )
 
@@ -192,7 +192,7 @@ def load_template(cfg: Config) -> tuple[str, str]:
     if path is None:
         return DEFAULT_TEMPLATE, "<built-in page template>"
     try:
-        return path.read_text(encoding="utf-8"), str(path)
+        return path.read_bytes().decode("utf-8"), str(path)  # line endings as they are
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [f"cannot read page template: {exc}"]) from exc
 
