@@ -18,6 +18,7 @@ import click
 from tqdm import tqdm
 
 from pipeline import __version__
+from pipeline import pages as pages_step
 from pipeline.config import DEFAULT_CONFIG, Config, load_config
 from pipeline.errors import ConfigError, PipelineError, UnknownSetError
 from pipeline.runner import BuildReport, SetResult, find_sets, run
@@ -147,11 +148,20 @@ def check(opts: Options, set_ids: Sequence[str], inputs_only: bool) -> None:
         for result in report.results:
             for spec in result.stale:
                 click.echo(f"{cfg.paths.output_root / spec.relpath}: stale or missing", err=True)
+        if pages_step.enabled(cfg):
+            for page in pages_step.update_pages(cfg, report.results, dry_run=True):
+                if page.status == "failed":
+                    click.echo(page.message, err=True)
+                    problems += 1
+                elif page.changed:
+                    missing = " (missing)" if page.status == "created" else ""
+                    click.echo(f"{page.path}: stale{missing}", err=True)
+                    stale += 1
     if opts.verbosity >= 0:
         valid = sum(1 for r in report.results if r.ok)
         click.echo(
             f"checked {len(report.results)} set(s): {valid} valid, {len(report.failed)} invalid"
-            + ("" if inputs_only else f", {stale} stale output(s)")
+            + ("" if inputs_only else f", {stale} stale output(s) or page(s)")
         )
     if problems or stale:
         sys.exit(EXIT_FAILED)
@@ -164,7 +174,10 @@ def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> N
     def command(opts: Options, set_ids: Sequence[str]) -> None:
         cfg = opts.load()
         report = _run_with_progress(cfg, set_ids, stages, opts)
-        if not report.ok:
+        pages_ok = True
+        if stages is None and pages_step.enabled(cfg):
+            pages_ok = _update_pages(cfg, report, opts)
+        if not report.ok or not pages_ok:
             sys.exit(EXIT_FAILED)
 
 
@@ -175,6 +188,46 @@ _stage_command(
     ("variants",),
     "Make the full-size gallery PNGs and WebP/AVIF variants for the named sets.",
 )
+
+
+@main.command("pages")
+@click.argument("set_ids", nargs=-1, metavar="[SET]...")
+@common_options
+def pages_cmd(opts: Options, set_ids: Sequence[str]) -> None:
+    """Write each set's gallery front matter into its page (creating missing pages).
+
+    Only the images: and gallery: keys change; text people wrote is kept. With
+    --dry-run, print a unified diff per page instead.
+    """
+    cfg = opts.load()
+    if not pages_step.enabled(cfg):
+        raise ConfigError("config", ["paths.pages: not set (set paths.pages or paths.site)"])
+    report = run(cfg, set_ids, dry_run=True, jobs=cfg.jobs)
+    _print_failures(report, opts)
+    pages_ok = _update_pages(cfg, report, opts)
+    if not report.ok or not pages_ok:
+        sys.exit(EXIT_FAILED)
+
+
+def _update_pages(cfg: Config, report: BuildReport, opts: Options) -> bool:
+    """The pages step of a build: print what changed, return False if a page failed."""
+    results = pages_step.update_pages(cfg, report.results, dry_run=opts.dry_run)
+    counts = dict.fromkeys(("created", "updated", "unchanged", "failed"), 0)
+    for page in results:
+        counts[page.status] += 1
+        if page.status == "failed":
+            click.echo(page.message, err=True)
+        elif opts.dry_run and page.diff:
+            click.echo(page.diff, nl=False)
+        elif opts.verbosity >= 1:
+            click.echo(f"{page.path}: {page.status}")
+    if opts.verbosity >= 0:
+        verb = "would be " if opts.dry_run else ""
+        click.echo(
+            f"pages: {counts['created']} {verb}created, {counts['updated']} {verb}updated, "
+            f"{counts['unchanged']} unchanged, {counts['failed']} failed"
+        )
+    return counts["failed"] == 0
 
 
 def _run_with_progress(

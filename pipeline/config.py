@@ -115,6 +115,31 @@ class BuildConfig:
 
 
 @dataclass(frozen=True)
+class PagesConfig:
+    """The set pages' front matter: where pages are, how a new one starts, and the
+    text new entries get. Text a person wrote in a page is never replaced.
+
+    ``pattern`` names a page from ``{set_id}`` / ``{set_id_lower}``; ``template``
+    and ``titles`` are files (``None``: the built-in template, no titles). The text
+    templates take ``{title}``, ``{k}``, ``{set_id}`` and ``{count}``. The switches
+    add optional keys to every gallery entry.
+    """
+
+    pattern: str = "muscle_{set_id_lower}.md"
+    template: Path | None = None
+    titles: Path | None = None
+    caption: str = "{title} - orientation {k}"
+    title: str = "{title} - orientation {k}"
+    image_title: str = "{title}"
+    image_alt: str = "{title}"
+    thumbnail: bool = False
+    webp: bool = False
+    avif: bool = False
+    width: bool = False
+    height: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration. Paths are absolute once loaded."""
 
@@ -125,13 +150,14 @@ class Config:
     thumbs: ThumbsConfig = field(default_factory=ThumbsConfig)
     variants: VariantsConfig = field(default_factory=VariantsConfig)
     build: BuildConfig = field(default_factory=BuildConfig)
+    pages: PagesConfig = field(default_factory=PagesConfig)
 
     @property
     def jobs(self) -> int:
         return self.build.jobs or os.cpu_count() or 1
 
 
-Section = Literal["paths", "frames", "crop", "png", "thumbs", "variants", "build"]
+Section = Literal["paths", "frames", "crop", "png", "thumbs", "variants", "build", "pages"]
 
 
 def load_config(path: Path | str | None = None, **overrides: Any) -> Config:
@@ -332,7 +358,12 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     )
     if resolved.output is None:
         resolved = dataclasses.replace(resolved, output=absolute(paths.output_root))
-    return dataclasses.replace(config, paths=resolved)
+    pages = dataclasses.replace(
+        config.pages,
+        template=absolute(config.pages.template),
+        titles=absolute(config.pages.titles),
+    )
+    return dataclasses.replace(config, paths=resolved, pages=pages)
 
 
 def _semantic_problems(config: Config) -> list[str]:
@@ -380,6 +411,37 @@ def _semantic_problems(config: Config) -> list[str]:
         problems.append("variants.widths: every width must be positive")
     if config.build.jobs is not None and config.build.jobs < 1:
         problems.append("build.jobs: must be at least 1")
+    problems.extend(_pages_problems(config))
+    return problems
+
+
+def _pages_problems(config: Config) -> list[str]:
+    problems: list[str] = []
+    pg = config.pages
+    try:
+        name = pg.pattern.format(set_id="Leg-Soleus", set_id_lower="leg-soleus")
+    except (KeyError, IndexError, ValueError) as exc:
+        problems.append(f"pages.pattern: use {{set_id}} or {{set_id_lower}} only ({exc})")
+    else:
+        if "/" in name or "\\" in name or name == pg.pattern or name.startswith("."):
+            problems.append(
+                "pages.pattern: must be a file name containing {set_id} or {set_id_lower}"
+            )
+    for key in ("caption", "title", "image_title", "image_alt"):
+        text = getattr(pg, key)
+        try:
+            text.format(title="T", k=1, set_id="Leg-Soleus", count=16)
+        except (KeyError, IndexError, ValueError) as exc:
+            problems.append(
+                f"pages.{key}: use {{title}}, {{k}}, {{set_id}} or {{count}} only ({exc})"
+            )
+    for path, key in ((pg.template, "template"), (pg.titles, "titles")):
+        if path is not None and not path.is_file():
+            problems.append(f"pages.{key}: file does not exist: {path}")
+    if pg.webp and not config.variants.webp:
+        problems.append("pages.webp: needs variants.webp (no .webp files are made)")
+    if pg.avif and not config.variants.avif:
+        problems.append("pages.avif: needs variants.avif (no .avif files are made)")
     return problems
 
 

@@ -51,3 +51,13 @@ class OutputError(FileError):
 
 class LockError(PipelineError):
     """Another build holds the output root."""
+
+
+class PageError(PipelineError):
+    """A page that cannot be updated: ``<file>:<line>: <problem>``, one line."""
+
+    def __init__(self, path: Path | str, line: int, problem: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        super().__init__(f"{self.path}:{line}: {problem}")
