@@ -75,7 +75,7 @@ def test_check_is_a_gate_for_stale_outputs(tmp_path: Path) -> None:
     invoke("build", "--config", cfg)
     code, out, err = invoke("check", "--config", cfg)
     assert code == 0 and err == ""
-    assert out.strip() == "checked 1 set(s): 1 valid, 0 invalid, 0 stale output(s)"
+    assert out.strip() == "checked 1 set(s): 1 valid, 0 invalid, 0 stale output(s) or page(s)"
 
 
 def test_dry_run_lists_files_and_writes_nothing(tmp_path: Path) -> None:
