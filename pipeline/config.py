@@ -106,8 +106,9 @@ class VariantsConfig:
 class BuildConfig:
     """Scheduling; ``jobs`` of ``None`` means one worker per core.
 
-    ``start_method`` picks how worker processes start (``None``: the platform's
-    default); outputs are the same under each.
+    ``start_method`` picks how worker processes start (``None``: spawn, because
+    fork copies the native thread pools of oxipng and the codecs, whose locks can
+    hang a forked child); outputs are the same under each.
     """
 
     jobs: int | None = None

@@ -106,6 +106,7 @@ def atomic_path(dest: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        tmp.chmod(_default_mode())  # mkstemp makes 0600; a web server must read outputs
         _fsync(tmp)
         tmp.replace(dest)
     except OSError as exc:
@@ -120,6 +121,13 @@ def write_bytes_atomic(dest: Path, data: bytes) -> None:
     """Write ``data`` to ``dest`` atomically (see :func:`atomic_path`)."""
     with atomic_path(dest) as tmp:
         tmp.write_bytes(data)
+
+
+def _default_mode() -> int:
+    """The mode ``open()`` would give a new file: 0666 less the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _fsync(path: Path) -> None:

@@ -188,7 +188,9 @@ def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
         for job in jobs:
             yield _run_job(job)
         return
-    context = multiprocessing.get_context(jobs[0].cfg.build.start_method)
+    # spawn by default: fork would copy the thread pools oxipng and the codecs
+    # started in this process, and a forked child can hang on their locks.
+    context = multiprocessing.get_context(jobs[0].cfg.build.start_method or "spawn")
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {pool.submit(_run_job, job): job for job in jobs}
         try:

@@ -55,3 +55,11 @@ def test_lossless_png_is_pixel_identical_to_cropped_source(
         if np.array_equal(source[y : y + h, x : x + w], got)
     ]
     assert matches, "output is not an exact crop of the source"
+
+
+def test_outputs_are_readable_by_others(raw: Path, out: Path, make_config: MakeConfig) -> None:
+    """A web server running as another user must be able to read what we write."""
+    write_set(raw, "Leg-Soleus")
+    run(make_config())
+    modes = {p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()}
+    assert all(mode & 0o044 == 0o044 for mode in modes), modes
