@@ -223,8 +223,12 @@ def _artifacts() -> Path:
 
 
 def _failed_requests(page: Page) -> list[str]:
+    urls = {
+        e["params"]["requestId"]: e["params"]["request"]["url"]
+        for e in page.events("Network.requestWillBeSent")
+    }
     failed = [
-        f"{e['params'].get('errorText')} {e['params'].get('requestId')}"
+        f"{e['params'].get('errorText')} {urls.get(e['params']['requestId'], '?')}"
         for e in page.events("Network.loadingFailed")
     ]
     for event in page.events("Network.responseReceived"):
@@ -279,8 +283,7 @@ def test_muscle_page_plays_loads_and_rotates(server: str, page: Page) -> None:
         " return {src: v.currentSrc, t: v.currentTime, paused: v.paused, w: v.videoWidth}; })()"
     )
     assert video["src"].endswith(f"/{SOLEUS}.webm") and not video["paused"] and video["w"] > 0
-    page.browser.pump(0.5)
-    assert page.evaluate("document.querySelector('video').currentTime") != video["t"]
+    assert page.wait_for(f"document.querySelector('video').currentTime != {video['t']}")
 
     # Every thumbnail loads (they are lazy: scroll to them), as the best format.
     page.evaluate("document.querySelector('.muscle-gallery').scrollIntoView()")
