@@ -14,6 +14,7 @@ The screenshot goes to ``$MUSCLE_ASSETS_ARTIFACTS`` (default
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -137,15 +138,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     return Site(root, jekyll_build(jekyll, root), out_root)
 
 
-def test_every_image_and_video_url_resolves(site: Site) -> None:
+def _resolved_urls(built: Path) -> list[str]:
+    """Every media URL of every built page, asserting each is a file in ``built``."""
     seen: list[str] = []
-    for page in html_pages(site.built):
+    for page in html_pages(built):
         for where, url in media_urls(page.read_text(encoding="utf-8")):
             path = unquote(urlsplit(url).path)
             assert path.startswith("/"), f"{page}: {where} {url!r} is not site-absolute"
-            target = site.built / path.lstrip("/")
-            assert target.is_file(), f"{page.relative_to(site.built)}: {where} {url} -> no file"
+            target = built / path.lstrip("/")
+            assert target.is_file(), f"{page.relative_to(built)}: {where} {url} -> no file"
             seen.append(path)
+    return seen
+
+
+def test_every_image_and_video_url_resolves(site: Site) -> None:
+    seen = _resolved_urls(site.built)
     # The page uses every kind of output: a test that found no URLs would prove nothing.
     for suffix in (
         f"{SOLEUS}-3-thumb.png",
@@ -179,9 +186,10 @@ def test_gallery_images_carry_their_size(site: Site) -> None:
     assert (attrs["width"], attrs["height"]) == ("120", "120")
 
 
-@pytest.fixture(scope="module")
-def server(site: Site) -> Iterator[str]:
-    handler = functools.partial(_QuietHandler, directory=str(site.built))
+@contextlib.contextmanager
+def _serve(folder: Path) -> Iterator[str]:
+    """``folder`` over HTTP on the loopback interface only, on a free port."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -190,6 +198,12 @@ def server(site: Site) -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(site: Site) -> Iterator[str]:
+    with _serve(site.built) as url:
+        yield url
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -273,26 +287,31 @@ VIEWER_IMG_LOADED = (
 )
 
 
-def test_muscle_page_plays_loads_and_rotates(server: str, page: Page) -> None:
-    page.navigate(f"{server}/muscle/leg/soleus/")
-
-    # The animation: the WebM is chosen and plays.
+def _plays_and_loads(page: Page, set_id: str) -> list[str]:
+    """The page's WebM plays and every gallery thumbnail loads; returns the
+    thumbnails' chosen URLs."""
     assert page.wait_for("document.querySelector('video').currentTime > 0.3"), "video not playing"
     video = page.evaluate(
         "(() => { const v = document.querySelector('video');"
         " return {src: v.currentSrc, t: v.currentTime, paused: v.paused, w: v.videoWidth}; })()"
     )
-    assert video["src"].endswith(f"/{SOLEUS}.webm") and not video["paused"] and video["w"] > 0
+    assert video["src"].endswith(f"/{set_id}.webm") and not video["paused"] and video["w"] > 0
     assert page.wait_for(f"document.querySelector('video').currentTime != {video['t']}")
-
-    # Every thumbnail loads (they are lazy: scroll to them), as the best format.
+    # Thumbnails are lazy: scroll to them.
     page.evaluate("document.querySelector('.muscle-gallery').scrollIntoView()")
-    thumbs = page.wait_for(
+    thumbs: list[str] = page.wait_for(
         "(() => { const all = [...document.querySelectorAll('.muscle-gallery img')];"
         " return all.every(i => i.complete && i.naturalWidth > 0)"
         " && all.map(i => i.currentSrc); })()"
     )
     assert thumbs and len(thumbs) == 16, f"thumbnails not loaded: {thumbs}"
+    return thumbs
+
+
+def test_muscle_page_plays_loads_and_rotates(server: str, page: Page) -> None:
+    page.navigate(f"{server}/muscle/leg/soleus/")
+
+    thumbs = _plays_and_loads(page, SOLEUS)
     assert all(src.endswith("-thumb.avif") for src in thumbs), thumbs
 
     # The viewer: mouse drag, touch drag and arrow keys each turn it.
@@ -365,3 +384,54 @@ def test_a_missing_file_is_reported(server: str, page: Page) -> None:
     """The check above must be able to fail: a 404 shows up in the same list."""
     page.navigate(f"{server}/assets/images/muscles/png/No-Such-Set-1-thumb.png")
     assert any("HTTP 404" in line for line in _failed_requests(page))
+
+
+SAMPLE_PAGES = REPO / "examples" / "site" / "pages" / "muscles"
+
+
+def test_bundled_sample_site(tmp_path: Path, page: Page) -> None:
+    """The repository's own sample: raw/ through the whole pipeline, the sample
+    pages of the pages stage, the shipped includes; every page builds, every URL
+    resolves, and each muscle page plays and loads in the browser."""
+    if not any(SAMPLE_PAGES.glob("muscle_*.md")):
+        pytest.skip(f"no sample pages in {SAMPLE_PAGES.relative_to(REPO)} (pages stage)")
+    jekyll = _program("jekyll", "MUSCLE_ASSETS_JEKYLL")
+    pages_dir = tmp_path / "pages"
+    shutil.copytree(SAMPLE_PAGES, pages_dir)
+    out_root = tmp_path / "out"
+    cfg = config_from_dict(
+        {
+            "paths": {"raw": str(REPO / "raw"), "output": str(out_root), "pages": str(pages_dir)},
+            "build": {"jobs": 1},
+        },
+        tmp_path,
+    )
+    report = run(cfg)
+    assert report.ok, [str(d) for r in report.failed for d in r.defects]
+    set_ids = [r.set_id for r in report.results]
+    for set_id in set_ids:
+        if not (out_root / cfg.paths.gif_dir / f"{set_id}.webm").is_file():
+            write_animation_stand_ins(out_root, set_id, imageio_ffmpeg.get_ffmpeg_exe())
+    config = (
+        "title: sample\nurlimg: /assets/images/\nmuscle_assets:\n"
+        f"  webp: {str(cfg.variants.webp).lower()}\n  avif: {str(cfg.variants.avif).lower()}\n"
+        f"  thumb_box: {cfg.thumbs.width}\n"
+    )
+    pages = {p.name: p.read_text(encoding="utf-8") for p in pages_dir.glob("*.md")}
+    root = tmp_path / "src"
+    assemble_site(root, out_root, pages, config)
+    built = jekyll_build(jekyll, root)
+    assert _resolved_urls(built)
+
+    with _serve(built) as url:
+        for set_id in set_ids:
+            html = next(
+                (p for p in html_pages(built) if f"/{set_id}.gif" in p.read_text("utf-8")), None
+            )
+            assert html is not None, f"no built page shows {set_id}.gif"
+            path = html.parent.relative_to(built).as_posix()
+            page.navigate(f"{url}/{path}/")
+            _plays_and_loads(page, set_id)
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(_artifacts() / f"sample-{set_id}.png")
+    assert not _failed_requests(page), _failed_requests(page)
