@@ -192,6 +192,19 @@ class Page:
             value = self.evaluate(expression)
         return value
 
+    def capture(self, selector: str) -> bytes:
+        """A PNG of one element, at its CSS pixel size."""
+        box = self.evaluate(
+            f"(() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect();"
+            " return [r.left + scrollX, r.top + scrollY, r.width, r.height]; })()"
+        )
+        clip = {"x": box[0], "y": box[1], "width": box[2], "height": box[3], "scale": 1}
+        data = self.send(
+            "Page.captureScreenshot",
+            {"format": "png", "clip": clip, "captureBeyondViewport": True},
+        )
+        return base64.b64decode(data["data"])
+
     def screenshot(self, dest: Path) -> None:
         data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
         dest.parent.mkdir(parents=True, exist_ok=True)

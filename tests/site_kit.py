@@ -129,22 +129,26 @@ def write_animation_stand_ins(out_root: Path, set_id: str, ffmpeg: str) -> None:
     shutil.rmtree(stills)
 
 
-def write_sprite_stand_in(out_root: Path, set_id: str, dest: str, box: int) -> tuple[int, int]:
-    """A one-row sprite sheet of the set's frames; returns one frame's size."""
+def write_sprite_stand_in(
+    out_root: Path, set_id: str, dest: str, box: int, columns: int
+) -> list[Image.Image]:
+    """A sprite sheet of the set's frames, ``columns`` per row, as the animation
+    stage lays it out; returns the cells in frame order."""
     png = out_root / "muscles" / "png"
     tiles = []
     for k in range(1, 17):
         with Image.open(png / f"{set_id}-{k}.png") as image:
-            tile = image.convert("RGBA")
+            tile = image.convert("RGB")
         tiles.append(tile.resize(fit_size(tile.width, tile.height, box, box)))
     w, h = tiles[0].size
-    sheet = Image.new("RGBA", (w * len(tiles), h))
+    rows = -(-len(tiles) // columns)
+    sheet = Image.new("RGB", (w * columns, h * rows), "white")
     for i, tile in enumerate(tiles):
-        sheet.paste(tile, (i * w, 0))
+        sheet.paste(tile, (i % columns * w, i // columns * h))
     target = out_root / dest
     target.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(target)
-    return w, h
+    sheet.save(target, lossless=True)
+    return tiles
 
 
 def assemble_site(root: Path, out_root: Path, pages: dict[str, str], config: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import io
 import os
 import shutil
 import threading
@@ -27,6 +28,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import imageio_ffmpeg
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -51,7 +53,8 @@ pytestmark = pytest.mark.e2e
 SKIP_ENV = "MUSCLE_ASSETS_SKIP_E2E"
 SOLEUS = "Leg-Soleus"
 REGION = "Leg"
-SPRITE = "muscles/gif/Leg-sprite.png"
+SPRITE = "muscles/gif/Leg-sprite.webp"  # as the animation stage names it
+SPRITE_COLUMNS = 4
 SITE_CONFIG = """title: Muscle atlas test site
 urlimg: /assets/images/
 baseurl: ""
@@ -78,6 +81,7 @@ class Site:
     root: Path  # Jekyll source
     built: Path  # _site
     out_root: Path  # pipeline output
+    sprite_cells: tuple[Image.Image, ...]  # the region page's sprite, in frame order
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +110,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     for set_id in (SOLEUS, REGION):
         if not (out_root / "muscles" / "gif" / f"{set_id}.webm").is_file():
             write_animation_stand_ins(out_root, set_id, imageio_ffmpeg.get_ffmpeg_exe())
-    frame_w, frame_h = write_sprite_stand_in(out_root, REGION, SPRITE, 200)
+    tiles = write_sprite_stand_in(out_root, REGION, SPRITE, 160, SPRITE_COLUMNS)
+    frame_w, frame_h = tiles[0].size
     sizes = {}
     for k in range(1, 17):
         with Image.open(out_root / "muscles" / "png" / f"{SOLEUS}-{k}.png") as image:
@@ -121,7 +126,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     region_body = (
         "The leg lies between the knee and the ankle.\n\n"
         '{% include page-image im_id="leg" %}\n\n'
-        f'{{% include rotate-viewer sprite="{SPRITE}" columns=16 frames=16 '
+        f'{{% include rotate-viewer sprite="{SPRITE}" columns={SPRITE_COLUMNS} frames=16 '
         f"width={frame_w} height={frame_h} %}}\n\n"
         "{% include gallery %}"
     )
@@ -135,7 +140,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     }
     root = base / "src"
     assemble_site(root, out_root, pages, SITE_CONFIG)
-    return Site(root, jekyll_build(jekyll, root), out_root)
+    return Site(root, jekyll_build(jekyll, root), out_root, tuple(tiles))
 
 
 def _resolved_urls(built: Path) -> list[str]:
@@ -164,7 +169,7 @@ def test_every_image_and_video_url_resolves(site: Site) -> None:
         f"{SOLEUS}.webm",
         f"{SOLEUS}.mp4",
         f"{REGION}.webm",
-        "Leg-sprite.png",
+        "Leg-sprite.webp",
         "rotate-viewer.js",
     ):
         assert any(p.endswith(suffix) for p in seen), f"no URL ends with {suffix}"
@@ -358,15 +363,27 @@ def test_reduced_motion_shows_a_still(server: str, page: Page) -> None:
     assert not _failed_requests(page), _failed_requests(page)
 
 
-def test_sprite_viewer_and_mp4(server: str, page: Page) -> None:
+def _closest_cell(shot: Image.Image, cells: tuple[Image.Image, ...]) -> int:
+    """Index of the sprite cell that the rendered viewer looks most like."""
+    shown = np.asarray(shot.convert("RGB").resize(cells[0].size), dtype=np.float64)
+    errors = [np.abs(shown - np.asarray(c, dtype=np.float64)).mean() for c in cells]
+    return int(np.argmin(errors))
+
+
+def test_sprite_viewer_and_mp4(site: Site, server: str, page: Page) -> None:
     page.navigate(f"{server}/muscle/leg/")
-    position = (
-        "getComputedStyle(document.querySelector('.rotate-viewer-sprite')).backgroundPosition"
-    )
-    before = page.evaluate(position)
-    _drag(page, ".rotate-viewer", 0.5)
-    assert page.evaluate(VIEWER_FRAME) not in ("1", None)
-    assert page.evaluate(position) != before
+    page.evaluate("document.querySelector('.rotate-viewer').scrollIntoView()")
+    assert page.wait_for("document.querySelector('.rotate-viewer').dataset.frame === '1'")
+    page.browser.pump(0.3)  # the sheet is decoded
+    shot = Image.open(io.BytesIO(page.capture(".rotate-viewer-sprite")))
+    assert _closest_cell(shot, site.sprite_cells) == 0
+    for fraction in (0.3, 0.45):  # a multi-row sheet: frames from rows 1 and 2
+        _drag(page, ".rotate-viewer", fraction)
+        frame = int(page.evaluate(VIEWER_FRAME))
+        assert frame != 1
+        page.browser.pump(0.2)
+        shot = Image.open(io.BytesIO(page.capture(".rotate-viewer-sprite")))
+        assert _closest_cell(shot, site.sprite_cells) == frame - 1, frame
     # Debian's chromium also plays the H.264 MP4 (the WebM is preferred on the page).
     mp4 = page.evaluate(
         "(async () => { const v = document.createElement('video'); v.muted = true;"
