@@ -137,6 +137,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
         "muscle_leg.md": page_text(
             REGION, "Muscles of the Leg", "/muscle/leg/", "leg", region_body
         ),
+        # An animation and no gallery: no poster, no viewer, an empty gallery.
+        "muscle_leg-animation.md": page_text(
+            REGION,
+            "The leg turning",
+            "/muscle/leg/animation/",
+            "turning",
+            '{% include page-image im_id="turning" %}\n\n{% include rotate-viewer %}\n\n'
+            "{% include gallery %}",
+        ).split("gallery:\n")[0]
+        + "\n---\n\n"
+        + '{% include page-image im_id="turning" %}\n\n{% include rotate-viewer %}\n\n'
+        + "{% include gallery %}\n",
     }
     root = base / "src"
     assemble_site(root, out_root, pages, SITE_CONFIG)
@@ -173,6 +185,13 @@ def test_every_image_and_video_url_resolves(site: Site) -> None:
         "rotate-viewer.js",
     ):
         assert any(p.endswith(suffix) for p in seen), f"no URL ends with {suffix}"
+
+
+def test_page_without_gallery(site: Site) -> None:
+    html = (site.built / "muscle" / "leg" / "animation" / "index.html").read_text("utf-8")
+    assert f'<source src="/assets/images/muscles/gif/{REGION}.webm"' in html
+    assert "poster=" not in html and "muscle-anim-still" not in html.split("</style>")[-1]
+    assert 'class="rotate-viewer"' not in html and "<li>" not in html
 
 
 def test_gallery_images_carry_their_size(site: Site) -> None:
@@ -360,6 +379,14 @@ def test_reduced_motion_shows_a_still(server: str, page: Page) -> None:
     )
     assert state == {"paused": True, "shown": False}
     page.screenshot(_artifacts() / "muscle-page-reduced-motion.png")
+    # Without a gallery there is no still: the video stays, paused.
+    page.navigate(f"{server}/muscle/leg/animation/")
+    page.browser.pump(0.5)
+    state = page.evaluate(
+        "(() => { const v = document.querySelector('video');"
+        " return {paused: v.paused, shown: v.getClientRects().length > 0}; })()"
+    )
+    assert state == {"paused": True, "shown": True}
     assert not _failed_requests(page), _failed_requests(page)
 
 
