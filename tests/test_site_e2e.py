@@ -128,7 +128,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
         '{% include page-image im_id="leg" %}\n\n'
         f'{{% include rotate-viewer sprite="{SPRITE}" columns={SPRITE_COLUMNS} frames=16 '
         f"width={frame_w} height={frame_h} %}}\n\n"
-        "{% include gallery %}"
+        "{% include gallery picture=false %}"
     )
     pages = {
         "muscle_leg-soleus.md": page_text(
@@ -204,6 +204,11 @@ def test_gallery_images_carry_their_size(site: Site) -> None:
         assert size[0] != size[1]  # else the test could not tell width from height
         assert (attrs["width"], attrs["height"]) == (str(size[0]), str(size[1]))
         assert attrs["loading"] == "lazy"
+    # picture=false: each thumbnail <img> is the link's own child, for old lightboxes.
+    region_html = (site.built / "muscle" / "leg" / "index.html").read_text(encoding="utf-8")
+    gallery = region_html[region_html.index('class="clearing-thumbs') :]
+    assert "<picture>" not in gallery and "-thumb.webp" not in gallery
+    assert gallery.count('"><img src="/assets/images/muscles/png/Leg-') == 16
     # Without width/height in front matter, the thumbnail box stands in.
     region = (site.built / "muscle" / "leg" / "index.html").read_text(encoding="utf-8")
     attrs = img_attributes(region)[f"/assets/images/muscles/png/{REGION}-5-thumb.png"]
