@@ -167,6 +167,23 @@ def check(opts: Options, set_ids: Sequence[str], inputs_only: bool) -> None:
         sys.exit(EXIT_FAILED)
 
 
+@main.command()
+@click.option(
+    "--embed", is_flag=True, help="Inline thumbnails and animation as data: URIs (one file)."
+)
+@common_options
+def preview(opts: Options, embed: bool) -> None:
+    """Write a contact sheet of every set to <output root>/preview/index.html."""
+    from pipeline.preview import warning_count, write_preview
+
+    cfg = opts.load()
+    report = run(cfg, dry_run=True, jobs=cfg.jobs)
+    path = write_preview(cfg, report, embed=embed)
+    if opts.verbosity >= 0:
+        warnings = sum(warning_count(r) for r in report.results)
+        click.echo(f"wrote {path}: {len(report.results)} set(s), {warnings} warning(s)")
+
+
 def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> None:
     @main.command(name, help=help_text)
     @click.argument("set_ids", nargs=-1, metavar="[SET]...")
