@@ -106,7 +106,7 @@ def atomic_path(dest: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        tmp.chmod(_default_mode())  # mkstemp makes 0600; a web server must read outputs
+        tmp.chmod(_mode_for(dest))  # mkstemp makes 0600; a web server must read outputs
         _fsync(tmp)
         tmp.replace(dest)
     except OSError as exc:
@@ -123,11 +123,15 @@ def write_bytes_atomic(dest: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def _default_mode() -> int:
-    """The mode ``open()`` would give a new file: 0666 less the process umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+def _mode_for(dest: Path) -> int:
+    """Keep an existing file's permission bits; a new file gets what ``open()``
+    would give it: 0666 less the process umask."""
+    try:
+        return dest.stat().st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def _fsync(path: Path) -> None:

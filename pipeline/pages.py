@@ -22,7 +22,7 @@ import yaml
 from pipeline import frontmatter as fmt
 from pipeline.config import Config
 from pipeline.errors import ConfigError, PageError, PipelineError
-from pipeline.outputs import OutputSpec, Written, atomic_path
+from pipeline.outputs import OutputSpec, Written, write_bytes_atomic
 from pipeline.runner import SetResult
 from pipeline.stages.thumbnails import thumb_relpath
 from pipeline.stages.variants import frame_relpath
@@ -333,7 +333,7 @@ def update_page(
     if dry_run:
         return PageResult(set_id, path, status, diff=diff)
     try:
-        _write(path, new.encode("utf-8"))
+        write_bytes_atomic(path, new.encode("utf-8"))
     except PipelineError as exc:
         return PageResult(set_id, path, "failed", message=str(exc))
     return PageResult(set_id, path, status, diff=diff, written=True)
@@ -361,15 +361,3 @@ def unified_diff(old: str, new: str, path: Path, *, created: bool = False) -> st
         tofile=str(path),
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Atomic write that keeps an existing page's permission bits (a temporary file
-    is created private, and pages are read by the site build)."""
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-        tmp.chmod(mode)
