@@ -7,8 +7,10 @@ bad invocation (unknown option or set id, invalid config).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from tqdm import tqdm
 from pipeline import __version__
 from pipeline.config import DEFAULT_CONFIG, Config, load_config
 from pipeline.errors import ConfigError, PipelineError, UnknownSetError
+from pipeline.lock import exclusive_build
 from pipeline.runner import BuildReport, SetResult, find_sets, run
 
 EXIT_FAILED = 1
@@ -97,6 +100,14 @@ def common_options(func: F) -> F:
         except PipelineError as exc:
             click.echo(str(exc), err=True)
             sys.exit(EXIT_FAILED)
+        except click.ClickException:
+            raise
+        except Exception as exc:  # a bug or an unforeseen fault: one line, details with -v
+            detail = " ".join(str(exc).split())
+            click.echo(f"muscle-assets: unexpected error: {type(exc).__name__}: {detail}", err=True)
+            if verbose:
+                click.echo(traceback.format_exc(), err=True)
+            sys.exit(EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]
 
@@ -160,10 +171,12 @@ def check(opts: Options, set_ids: Sequence[str], inputs_only: bool) -> None:
 def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> None:
     @main.command(name, help=help_text)
     @click.argument("set_ids", nargs=-1, metavar="[SET]...")
+    @click.option("--wait", is_flag=True, help="Wait for another build of the same output root.")
     @common_options
-    def command(opts: Options, set_ids: Sequence[str]) -> None:
+    def command(opts: Options, set_ids: Sequence[str], wait: bool) -> None:
         cfg = opts.load()
-        report = _run_with_progress(cfg, set_ids, stages, opts)
+        with _writer(cfg, opts, wait):
+            report = _run_with_progress(cfg, set_ids, stages, opts)
         if not report.ok:
             sys.exit(EXIT_FAILED)
 
@@ -177,11 +190,20 @@ _stage_command(
 )
 
 
+def _writer(cfg: Config, opts: Options, wait: bool) -> contextlib.AbstractContextManager[Any]:
+    """The output root's lock for a command that writes; dry runs need none."""
+    if opts.dry_run:
+        return contextlib.nullcontext()
+    quiet = opts.verbosity < 0
+    return exclusive_build(cfg, wait=wait, on_wait=None if quiet else _echo_err)
+
+
 def _run_with_progress(
     cfg: Config, set_ids: Sequence[str], stages: Sequence[str] | None, opts: Options
 ) -> BuildReport:
     bar: tqdm[Any] | None = None
-    show_bar = opts.verbosity >= 0 and not opts.dry_run
+    # no bar in logs: unattended builds get only result lines on stderr
+    show_bar = opts.verbosity >= 0 and not opts.dry_run and sys.stderr.isatty()
 
     def on_plan(pending: int) -> None:
         nonlocal bar
@@ -252,6 +274,10 @@ def _summary(report: BuildReport, dry_run: bool) -> str:
         f"{len(report.failed)} failed; {report.files_written} file(s) written, "
         f"{_size(report.bytes_written)} in {report.seconds:.1f} s"
     )
+
+
+def _echo_err(text: str) -> None:
+    click.echo(text, err=True)
 
 
 def _echo(text: str, bar: tqdm[Any] | None) -> None:

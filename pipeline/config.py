@@ -164,28 +164,23 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(source, ["top level must be a mapping of sections"])
     data = _apply_overrides(data, overrides, problems)
-    config = _build(Config, data, "", problems)
-    if problems:
-        raise ConfigError(source, problems)
-    assert isinstance(config, Config)
-    config = _resolve_paths(config, base)
-    problems.extend(_semantic_problems(config))
-    if problems:
-        raise ConfigError(source, problems)
-    return config
+    return _validated(data, base, source, problems)
 
 
 def config_from_dict(data: dict[str, Any], base: Path) -> Config:
     """Build a validated config from a plain mapping (used by tests and tools)."""
-    problems: list[str] = []
+    return _validated(data, base, "<dict>", [])
+
+
+def _validated(data: dict[str, Any], base: Path, source: Path | str, problems: list[str]) -> Config:
+    """Every problem at once: a key with a wrong type keeps its default, so the
+    checks of the values that are fine (folders exist, ranges) still run."""
     config = _build(Config, data, "", problems)
-    if problems:
-        raise ConfigError("<dict>", problems)
     assert isinstance(config, Config)
     config = _resolve_paths(config, base)
     problems.extend(_semantic_problems(config))
     if problems:
-        raise ConfigError("<dict>", problems)
+        raise ConfigError(source, problems)
     return config
 
 
@@ -352,6 +347,12 @@ def _semantic_problems(config: Config) -> list[str]:
         problems.append("frames.count: must be at least 1")
     if "{set_id}" not in fr.pattern or "{k}" not in fr.pattern:
         problems.append("frames.pattern: must contain {set_id} and {k}")
+    try:
+        fr.pattern.format(set_id="x", k=1)
+    except (KeyError, IndexError, ValueError):
+        problems.append(f"frames.pattern: only {{set_id}} and {{k}} may be used: {fr.pattern!r}")
+    if "/" in fr.pattern or "\\" in fr.pattern:
+        problems.append(f"frames.pattern: must be a file name, not a path: {fr.pattern!r}")
     if fr.max_pixels < 1:
         problems.append("frames.max_pixels: must be positive")
     if not _is_colour(fr.background):
