@@ -210,7 +210,10 @@ def _run_with_progress(
         if show_bar and pending:
             bar = tqdm(total=pending, unit="set", desc="building", file=sys.stderr, leave=False)
 
+    finished: list[SetResult] = []
+
     def on_result(result: SetResult) -> None:
+        finished.append(result)
         if bar is not None:  # only sets that needed a worker arrive after on_plan
             bar.update(1)
             bar.set_postfix_str(result.set_id)
@@ -234,6 +237,11 @@ def _run_with_progress(
             on_result=on_result,
             on_plan=on_plan,
         )
+    except PipelineError:
+        # a fault that stops the build (say, no space for the manifest) must not
+        # hide what already failed: print those first, then the fault itself
+        _print_failures(BuildReport(finished, 0.0), opts)
+        raise
     finally:
         if bar is not None:
             bar.close()

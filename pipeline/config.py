@@ -157,7 +157,9 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> Config:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}: " if mark is not None else ""
-            raise ConfigError(file, [f"{where}invalid YAML"]) from exc
+            problem = getattr(exc, "problem", None)
+            why = f": {' '.join(str(problem).split())}" if problem else ""
+            raise ConfigError(file, [f"{where}invalid YAML{why}"]) from exc
         base = file.resolve().parent
         source = file
     problems: list[str] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from pipeline.config import Config, config_from_dict
+from tests.faultkit import Untouched
 
 SIZE = 120
 
@@ -84,3 +85,12 @@ def raw(tmp_path: Path) -> Path:
 @pytest.fixture
 def out(tmp_path: Path) -> Path:
     return tmp_path / "out"
+
+
+@pytest.fixture
+def untouched() -> Iterator[Untouched]:
+    """``untouched.watch(raw)`` after writing the inputs: the test then fails if
+    anything under a watched folder changed (sources must never be modified)."""
+    guard = Untouched({})
+    yield guard
+    guard.verify()
