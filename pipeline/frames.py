@@ -71,8 +71,10 @@ def decode(path: Path, k: int, cfg: FramesConfig) -> Frame:
         _check_header_size(path, cfg.max_pixels)
         with warnings.catch_warnings():
             # frames.max_pixels, checked above, is the limit; Pillow's own would only
-            # second-guess a limit the user raised on purpose.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # second-guess a limit the user raised on purpose. Other decoder warnings
+            # ("Invalid APNG, will use default PNG image") are about images it still
+            # decodes: printed, they would break the one-line-per-problem output.
+            warnings.simplefilter("ignore")
             with Image.open(path) as opened:
                 if opened.format != "PNG":
                     raise FrameError(path, f"not a PNG file (found {opened.format} data)")

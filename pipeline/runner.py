@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -188,7 +189,7 @@ def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
         for job in jobs:
             yield _run_job(job)
         return
-    context = multiprocessing.get_context(jobs[0].cfg.build.start_method)
+    context = multiprocessing.get_context(_start_method(jobs[0].cfg))
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {pool.submit(_run_job, job): job for job in jobs}
         try:
@@ -198,6 +199,27 @@ def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
             for pending in futures:
                 pending.cancel()
             raise
+
+
+def _start_method(cfg: Config) -> str | None:
+    """The configured start method, else the platform's, except that ``fork`` from
+    a process already running native threads becomes ``forkserver``: fork copies
+    only the calling thread, so a child would wait forever on locks held by threads
+    it does not have (oxipng's thread pool after an in-process encode hangs every
+    worker this way)."""
+    if cfg.build.start_method is not None:
+        return cfg.build.start_method
+    default = multiprocessing.get_start_method()
+    if default == "fork" and _os_threads() > 1:
+        return "forkserver"
+    return None
+
+
+def _os_threads() -> int:
+    try:
+        return sum(1 for _ in Path("/proc/self/task").iterdir())
+    except OSError:
+        return threading.active_count()
 
 
 def _run_job(job: SetJob) -> SetResult:

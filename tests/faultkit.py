@@ -5,6 +5,7 @@ manifest, sources untouched, errors one line each)."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -13,7 +14,7 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ from PIL import Image
 
 from pipeline.cli import main
 from pipeline.manifest import MANIFEST_NAME
+from tests.conftest import write_set
+
+SIZE = 48
+KINDS = ("png", "thumb.png", "webp", "thumb.webp")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -193,3 +198,116 @@ def assert_decodes(path: Path) -> None:
         for index in range(getattr(image, "n_frames", 1)):
             image.seek(index)
             image.load()
+
+
+# -- holding the lock from another process ---------------------------------------------
+
+_HOLDER = """
+import sys
+from pathlib import Path
+from pipeline.lock import output_lock
+with output_lock(Path(sys.argv[1])):
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(out_root: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding ``out_root``'s lock until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(out_root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "locked\n"
+        yield holder
+    finally:
+        if holder.stdin is not None:
+            holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+# -- a small corpus -----------------------------------------------------------------
+
+
+@dataclass
+class Corpus:
+    """A raw folder holding the set ``Good`` (and whatever a test adds), an output
+    root and a config file, all in ``tmp_path``. Sets have ``count`` frames (4
+    unless the test is about frame numbers: the checks do not depend on it, and
+    small sets keep the suite fast)."""
+
+    root: Path
+    count: int
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def out(self) -> Path:
+        return self.root / "out"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "pipeline.yaml"
+
+    def write(self, set_id: str) -> None:
+        write_set(self.raw, set_id, size=SIZE, frames=range(1, self.count + 1))
+
+    def build(self, *args: str) -> Result:
+        return cli("build", "--config", str(self.config), "-j", "1", *args)
+
+    def configure(self, **sections: dict[str, object]) -> None:
+        base: dict[str, dict[str, object]] = {
+            "frames": {"count": self.count},
+            "png": {"optimize_level": 0},
+        }
+        for name, values in sections.items():
+            base.setdefault(name, {}).update(values)
+        write_config(self.config, self.raw, self.out, **base)
+
+    def frame(self, set_id: str, k: int) -> Path:
+        return self.raw / f"{set_id}-{k}.png"
+
+
+def make_corpus(root: Path, count: int) -> Corpus:
+    corpus = Corpus(root, count)
+    corpus.write("Good")
+    corpus.configure()
+    return corpus
+
+
+def output_names(set_id: str, count: int) -> list[str]:
+    names = []
+    for k in range(1, count + 1):
+        for kind in KINDS:
+            stem, _, ext = kind.rpartition(".")
+            names.append(f"{set_id}-{k}{'-' + stem if stem else ''}.{ext}")
+    return names
+
+
+def assert_built(corpus: Corpus, set_id: str = "Good") -> None:
+    png = corpus.out / "muscles" / "png"
+    for name in output_names(set_id, corpus.count):
+        assert (png / name).is_file(), name
+        assert_decodes(png / name)
+
+
+def assert_fails_alone(result: Result, corpus: Corpus, expected: list[tuple[Path, str]]) -> None:
+    """Exit 1, exactly the expected lines (file and problem), the good set built,
+    nothing of the broken set written, every output whole."""
+    assert result.exit_code == 1, result.output
+    lines = error_lines(result.stderr, corpus.root)
+    assert len(lines) == len(expected), lines
+    for line, (path, problem) in zip(lines, expected, strict=True):
+        assert line.startswith(f"{path}: "), line
+        assert problem in line, line
+    assert_built(corpus)
+    strays = [p for p in corpus.out.rglob("*") if p.is_file() and not p.name.startswith("Good")]
+    assert {p.name for p in strays} <= {".muscle-assets-manifest.json", ".muscle-assets.lock"}
+    assert_consistent(corpus.out)

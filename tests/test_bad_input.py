@@ -6,81 +6,31 @@ from __future__ import annotations
 import io
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import Result
 from PIL import Image
 
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
 from pipeline.lock import LOCK_NAME
-from tests.conftest import draw_frame, write_set
+from tests.conftest import draw_frame
 from tests.faultkit import (
+    SIZE,
+    Corpus,
     Untouched,
+    assert_built,
     assert_consistent,
-    assert_decodes,
+    assert_fails_alone,
     bomb_png,
     cli,
     cli_process,
     encode_png,
     error_lines,
+    make_corpus,
     permissions_enforceable,
-    write_config,
 )
-
-SIZE = 48
-KINDS = ("png", "thumb.png", "webp", "thumb.webp")
-
-
-@dataclass
-class Corpus:
-    """A raw folder holding the set ``Good`` (and whatever a test adds), an output
-    root and a config file, all in ``tmp_path``. Sets have ``count`` frames (4
-    unless the test is about frame numbers: the checks do not depend on it, and
-    small sets keep the suite fast)."""
-
-    root: Path
-    count: int
-
-    @property
-    def raw(self) -> Path:
-        return self.root / "raw"
-
-    @property
-    def out(self) -> Path:
-        return self.root / "out"
-
-    @property
-    def config(self) -> Path:
-        return self.root / "pipeline.yaml"
-
-    def write(self, set_id: str) -> None:
-        write_set(self.raw, set_id, size=SIZE, frames=range(1, self.count + 1))
-
-    def build(self, *args: str) -> Result:
-        return cli("build", "--config", str(self.config), "-j", "1", *args)
-
-    def configure(self, **sections: dict[str, object]) -> None:
-        base: dict[str, dict[str, object]] = {
-            "frames": {"count": self.count},
-            "png": {"optimize_level": 0},
-        }
-        for name, values in sections.items():
-            base.setdefault(name, {}).update(values)
-        write_config(self.config, self.raw, self.out, **base)
-
-    def frame(self, set_id: str, k: int) -> Path:
-        return self.raw / f"{set_id}-{k}.png"
-
-
-def make_corpus(root: Path, count: int) -> Corpus:
-    corpus = Corpus(root, count)
-    corpus.write("Good")
-    corpus.configure()
-    return corpus
 
 
 @pytest.fixture
@@ -92,37 +42,6 @@ def corpus(tmp_path: Path) -> Corpus:
 def corpus16(tmp_path: Path) -> Corpus:
     """The site's real set size, for the tests about frame numbers."""
     return make_corpus(tmp_path, 16)
-
-
-def output_names(set_id: str, count: int) -> list[str]:
-    names = []
-    for k in range(1, count + 1):
-        for kind in KINDS:
-            stem, _, ext = kind.rpartition(".")
-            names.append(f"{set_id}-{k}{'-' + stem if stem else ''}.{ext}")
-    return names
-
-
-def assert_built(corpus: Corpus, set_id: str = "Good") -> None:
-    png = corpus.out / "muscles" / "png"
-    for name in output_names(set_id, corpus.count):
-        assert (png / name).is_file(), name
-        assert_decodes(png / name)
-
-
-def assert_fails_alone(result: Result, corpus: Corpus, expected: list[tuple[Path, str]]) -> None:
-    """Exit 1, exactly the expected lines (file and problem), the good set built,
-    nothing of the broken set written, every output whole."""
-    assert result.exit_code == 1, result.output
-    lines = error_lines(result.stderr, corpus.root)
-    assert len(lines) == len(expected), lines
-    for line, (path, problem) in zip(lines, expected, strict=True):
-        assert line.startswith(f"{path}: "), line
-        assert problem in line, line
-    assert_built(corpus)
-    strays = [p for p in corpus.out.rglob("*") if p.is_file() and not p.name.startswith("Good")]
-    assert {p.name for p in strays} <= {".muscle-assets-manifest.json", ".muscle-assets.lock"}
-    assert_consistent(corpus.out)
 
 
 # -- one bad frame in an otherwise good set --------------------------------------
