@@ -227,7 +227,7 @@ def test_killed_builds_then_a_rerun_leave_everything_consistent(
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        time.sleep(rng.uniform(0.3, 2.0))
+        time.sleep(rng.uniform(0.3, 1.5))
         os.killpg(build.pid, signal.SIGKILL)
         build.wait()
         for path in corpus.out.rglob("*"):
