@@ -4,11 +4,14 @@ errors (never a traceback), leave every output whole and matching the manifest,
 and leave the damaged sources exactly as they were written.
 
 The budget is fixed (``BUDGET`` seconds, at most ``MAX_RUNS`` runs) and the random
-sequence is seeded, so a failure names a seed and a run that reproduce it."""
+sequence is seeded, so a failure names a seed and a run that reproduce it. For a
+longer hunt: ``MUSCLE_FUZZ_SECONDS=300 MUSCLE_FUZZ_SEED=3 pytest -s tests/test_fuzz.py``
+(the run limit then scales with the budget)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import struct
 import time
@@ -28,9 +31,9 @@ from tests.faultkit import (
     png_chunks,
 )
 
-SEED = 20261124
-BUDGET = 6.0  # seconds of fuzzing
-MAX_RUNS = 400
+SEED = int(os.environ.get("MUSCLE_FUZZ_SEED", "20261124"))
+BUDGET = float(os.environ.get("MUSCLE_FUZZ_SECONDS", "6"))  # seconds of fuzzing
+MAX_RUNS = max(400, int(BUDGET * 100))
 
 Mutation = Callable[[random.Random, bytes], bytes]
 
@@ -151,5 +154,6 @@ def test_damaged_pngs_fail_cleanly(corpus: Corpus) -> None:
         for path, digest in written.items():
             assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, f"{where}: {path}"
         assert {p: p.read_bytes() for p in corpus.out.rglob("Good-*")} == good, where
+    print(f"fuzz: seed {SEED}, {runs} runs, {outcomes} ended in exit 1, {runs - outcomes} in 0")
     assert runs >= 5, "the budget allowed too few runs to mean anything"
     assert outcomes > 0, "no damage was ever detected: the mutations do nothing"
