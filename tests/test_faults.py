@@ -147,6 +147,45 @@ def test_disk_full_mid_build_keeps_previous_outputs(
     assert_consistent(corpus.out)
 
 
+def test_set_failing_midway_keeps_what_it_wrote(
+    corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One write fails in the middle of a set: the outputs written before it are in
+    the saved manifest, the failed one keeps its old bytes, and the rerun writes only
+    what is still stale."""
+    assert corpus.build().exit_code == 0
+    corpus.configure(thumbs={"width": 20, "height": 20})  # thumbs (png and webp) stale
+    png = corpus.out / "muscles" / "png"
+    old_thumb3 = (png / "Good-3-thumb.png").read_bytes()
+    real_write_bytes = Path.write_bytes
+
+    def write_bytes(self: Path, data: bytes) -> int:
+        if self.name.startswith(".Good-3-thumb.png."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return real_write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    result = corpus.build()
+    monkeypatch.undo()
+    assert result.exit_code == 1
+    assert error_lines(result.stderr, corpus.root) == [
+        f"{png / 'Good-3-thumb.png'}: no space left on device"
+    ]
+    assert (png / "Good-3-thumb.png").read_bytes() == old_thumb3
+    manifest = assert_consistent(corpus.out)
+    sizes = {k: v["written"]["width"] for k, v in manifest["outputs"].items()}
+    assert sizes["muscles/png/Good-1-thumb.png"] == sizes["muscles/png/Good-2-thumb.png"] == 20
+    assert sizes["muscles/png/Good-3-thumb.png"] > 20
+
+    rerun = corpus.build("--verbose")
+    assert rerun.exit_code == 0
+    wrote = sorted(line.split()[1] for line in rerun.stdout.splitlines() if "wrote" in line)
+    expected = [f"muscles/png/Good-{k}-thumb.png" for k in (3, 4)]
+    expected += [f"muscles/png/Good-{k}-thumb.webp" for k in (1, 2, 3, 4)]
+    assert wrote == sorted(expected)
+    assert_consistent(corpus.out)
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 1 MiB tmpfs (needs root or CAP_SYS_ADMIN; skipped otherwise)."""
