@@ -140,6 +140,11 @@ def error_lines(stderr: str, root: Path) -> list[str]:
     return lines
 
 
+def shown(path: Path) -> str:
+    """How a path appears on stderr: bytes that are not UTF-8 come out escaped."""
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 # -- checking what is on disk ------------------------------------------------------
 
 
@@ -305,7 +310,7 @@ def assert_fails_alone(result: Result, corpus: Corpus, expected: list[tuple[Path
     lines = error_lines(result.stderr, corpus.root)
     assert len(lines) == len(expected), lines
     for line, (path, problem) in zip(lines, expected, strict=True):
-        assert line.startswith(f"{path}: "), line
+        assert line.startswith(f"{shown(path)}: "), line
         assert problem in line, line
     assert_built(corpus)
     strays = [p for p in corpus.out.rglob("*") if p.is_file() and not p.name.startswith("Good")]

@@ -194,7 +194,9 @@ def test_extra_frame_number(corpus16: Corpus, k: int, untouched: Untouched) -> N
 # -- set ids ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("set_id", ["Leg Soleus", "Leg.Soleus", "Leg-Sóleus", "..", "._Good"])
+@pytest.mark.parametrize(
+    "set_id", ["Leg Soleus", "Leg.Soleus", "Leg-Sóleus", "Leg-\udcff", "..", "._Good"]
+)
 def test_unsafe_set_id_is_refused(corpus: Corpus, set_id: str, untouched: Untouched) -> None:
     corpus.write(set_id)
     untouched.watch(corpus.raw)
