@@ -7,8 +7,10 @@ bad invocation (unknown option or set id, invalid config).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from pipeline import __version__
 from pipeline import pages as pages_step
 from pipeline.config import DEFAULT_CONFIG, Config, load_config
 from pipeline.errors import ConfigError, PipelineError, UnknownSetError
+from pipeline.lock import exclusive_build
 from pipeline.runner import BuildReport, SetResult, find_sets, run
 
 EXIT_FAILED = 1
@@ -97,6 +100,14 @@ def common_options(func: F) -> F:
             sys.exit(EXIT_USAGE)
         except PipelineError as exc:
             click.echo(str(exc), err=True)
+            sys.exit(EXIT_FAILED)
+        except click.ClickException:
+            raise
+        except Exception as exc:  # a bug or an unforeseen fault: one line, details with -v
+            detail = " ".join(str(exc).split())
+            click.echo(f"muscle-assets: unexpected error: {type(exc).__name__}: {detail}", err=True)
+            if verbose:
+                click.echo(traceback.format_exc(), err=True)
             sys.exit(EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]
@@ -187,13 +198,15 @@ def preview(opts: Options, embed: bool) -> None:
 def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> None:
     @main.command(name, help=help_text)
     @click.argument("set_ids", nargs=-1, metavar="[SET]...")
+    @click.option("--wait", is_flag=True, help="Wait for another build of the same output root.")
     @common_options
-    def command(opts: Options, set_ids: Sequence[str]) -> None:
+    def command(opts: Options, set_ids: Sequence[str], wait: bool) -> None:
         cfg = opts.load()
-        report = _run_with_progress(cfg, set_ids, stages, opts)
-        pages_ok = True
-        if stages is None and pages_step.enabled(cfg):
-            pages_ok = _update_pages(cfg, report, opts)
+        with _writer(cfg, opts, wait):
+            report = _run_with_progress(cfg, set_ids, stages, opts)
+            pages_ok = True
+            if stages is None and pages_step.enabled(cfg):
+                pages_ok = _update_pages(cfg, report, opts)
         if not report.ok or not pages_ok:
             sys.exit(EXIT_FAILED)
 
@@ -209,8 +222,9 @@ _stage_command(
 
 @main.command("pages")
 @click.argument("set_ids", nargs=-1, metavar="[SET]...")
+@click.option("--wait", is_flag=True, help="Wait for another build of the same output root.")
 @common_options
-def pages_cmd(opts: Options, set_ids: Sequence[str]) -> None:
+def pages_cmd(opts: Options, set_ids: Sequence[str], wait: bool) -> None:
     """Write each set's gallery front matter into its page (creating missing pages).
 
     Only the images: and gallery: keys change; text people wrote is kept. With
@@ -219,9 +233,10 @@ def pages_cmd(opts: Options, set_ids: Sequence[str]) -> None:
     cfg = opts.load()
     if not pages_step.enabled(cfg):
         raise ConfigError("config", ["paths.pages: not set (set paths.pages or paths.site)"])
-    report = run(cfg, set_ids, dry_run=True, jobs=cfg.jobs)
-    _print_failures(report, opts)
-    pages_ok = _update_pages(cfg, report, opts)
+    with _writer(cfg, opts, wait):
+        report = run(cfg, set_ids, dry_run=True, jobs=cfg.jobs)
+        _print_failures(report, opts)
+        pages_ok = _update_pages(cfg, report, opts)
     if not report.ok or not pages_ok:
         sys.exit(EXIT_FAILED)
 
@@ -247,18 +262,30 @@ def _update_pages(cfg: Config, report: BuildReport, opts: Options) -> bool:
     return counts["failed"] == 0
 
 
+def _writer(cfg: Config, opts: Options, wait: bool) -> contextlib.AbstractContextManager[Any]:
+    """The output root's lock for a command that writes; dry runs need none."""
+    if opts.dry_run:
+        return contextlib.nullcontext()
+    quiet = opts.verbosity < 0
+    return exclusive_build(cfg, wait=wait, on_wait=None if quiet else _echo_err)
+
+
 def _run_with_progress(
     cfg: Config, set_ids: Sequence[str], stages: Sequence[str] | None, opts: Options
 ) -> BuildReport:
     bar: tqdm[Any] | None = None
-    show_bar = opts.verbosity >= 0 and not opts.dry_run
+    # no bar in logs: unattended builds get only result lines on stderr
+    show_bar = opts.verbosity >= 0 and not opts.dry_run and sys.stderr.isatty()
 
     def on_plan(pending: int) -> None:
         nonlocal bar
         if show_bar and pending:
             bar = tqdm(total=pending, unit="set", desc="building", file=sys.stderr, leave=False)
 
+    finished: list[SetResult] = []
+
     def on_result(result: SetResult) -> None:
+        finished.append(result)
         if bar is not None:  # only sets that needed a worker arrive after on_plan
             bar.update(1)
             bar.set_postfix_str(result.set_id)
@@ -282,6 +309,11 @@ def _run_with_progress(
             on_result=on_result,
             on_plan=on_plan,
         )
+    except PipelineError:
+        # a fault that stops the build (say, no space for the manifest) must not
+        # hide what already failed: print those first, then the fault itself
+        _print_failures(BuildReport(finished, 0.0), opts)
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -322,6 +354,10 @@ def _summary(report: BuildReport, dry_run: bool) -> str:
         f"{len(report.failed)} failed; {report.files_written} file(s) written, "
         f"{_size(report.bytes_written)} in {report.seconds:.1f} s"
     )
+
+
+def _echo_err(text: str) -> None:
+    click.echo(text, err=True)
 
 
 def _echo(text: str, bar: tqdm[Any] | None) -> None:

@@ -184,7 +184,9 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> Config:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}: " if mark is not None else ""
-            raise ConfigError(file, [f"{where}invalid YAML"]) from exc
+            problem = getattr(exc, "problem", None)
+            why = f": {' '.join(str(problem).split())}" if problem else ""
+            raise ConfigError(file, [f"{where}invalid YAML{why}"]) from exc
         base = file.resolve().parent
         source = file
     problems: list[str] = []
@@ -383,6 +385,12 @@ def _semantic_problems(config: Config) -> list[str]:
         problems.append("frames.count: must be at least 1")
     if "{set_id}" not in fr.pattern or "{k}" not in fr.pattern:
         problems.append("frames.pattern: must contain {set_id} and {k}")
+    try:
+        fr.pattern.format(set_id="x", k=1)
+    except (KeyError, IndexError, ValueError):
+        problems.append(f"frames.pattern: only {{set_id}} and {{k}} may be used: {fr.pattern!r}")
+    if "/" in fr.pattern or "\\" in fr.pattern:
+        problems.append(f"frames.pattern: must be a file name, not a path: {fr.pattern!r}")
     if fr.max_pixels < 1:
         problems.append("frames.max_pixels: must be positive")
     if not _is_colour(fr.background):

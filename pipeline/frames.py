@@ -68,18 +68,18 @@ class Frame:
 def decode(path: Path, k: int, cfg: FramesConfig) -> Frame:
     """Read ``path`` and normalise it; raise :class:`FrameError` naming the problem."""
     try:
+        _check_header_size(path, cfg.max_pixels)
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # frames.max_pixels, checked above, is the limit; Pillow's own would only
+            # second-guess a limit the user raised on purpose. Other decoder warnings
+            # ("Invalid APNG, will use default PNG image") are about images it still
+            # decodes: printed, they would break the one-line-per-problem output.
+            warnings.simplefilter("ignore")
             with Image.open(path) as opened:
                 if opened.format != "PNG":
                     raise FrameError(path, f"not a PNG file (found {opened.format} data)")
                 width, height = opened.size
-                if width * height > cfg.max_pixels:
-                    raise FrameError(
-                        path,
-                        f"{width}x{height} is {width * height} pixels, over the limit of "
-                        f"{cfg.max_pixels} (frames.max_pixels)",
-                    )
+                _check_pixels(path, width, height, cfg.max_pixels)
                 opened.load()
                 image, has_alpha = _normalise(opened)
     except FrameError:
@@ -94,11 +94,40 @@ def decode(path: Path, k: int, cfg: FramesConfig) -> Frame:
         if path.stat().st_size == 0:
             raise FrameError(path, "empty file (0 bytes)") from exc
         raise FrameError(path, "not a PNG file (cannot identify image data)") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        detail = str(exc) or type(exc).__name__
+    except IsADirectoryError as exc:
+        raise FrameError(path, "not a file (a folder has a frame's name)") from exc
+    except MemoryError as exc:
+        raise FrameError(path, "cannot decode PNG: out of memory") from exc
+    except Exception as exc:
+        # Sources are untrusted bytes: whatever the decoder trips over (OSError,
+        # SyntaxError, zlib.error, struct.error, ...) is a defect of this file.
+        detail = " ".join(str(exc).split()) or type(exc).__name__
         raise FrameError(path, f"cannot decode PNG: {detail}") from exc
     info = measure(image, has_alpha, cfg)
     return Frame(k=k, path=path, image=image, info=info)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_header_size(path: Path, max_pixels: int) -> None:
+    """Refuse a decompression bomb from its IHDR alone, before Pillow sees it, so
+    the message always names our limit (Pillow refuses some sizes at open time)."""
+    with path.open("rb") as handle:
+        head = handle.read(24)
+    if len(head) == 24 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
+        width = int.from_bytes(head[16:20], "big")
+        height = int.from_bytes(head[20:24], "big")
+        _check_pixels(path, width, height, max_pixels)
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise FrameError(
+            path,
+            f"{width}x{height} is {width * height} pixels, over the limit of "
+            f"{max_pixels} (frames.max_pixels)",
+        )
 
 
 def _normalise(image: Image.Image) -> tuple[Image.Image, bool]:

@@ -218,7 +218,9 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
     try:
         if source.defects:
             return SetResult(set_id, "failed", list(source.defects), seconds=_since(started))
-        shas = {k: ledger.source_sha(_source_key(cfg, p), p) for k, p in source.frames.items()}
+        shas, unreadable = _hash_sources(source, cfg, ledger)
+        if unreadable:
+            return SetResult(set_id, "failed", unreadable, slice=ledger, seconds=_since(started))
         decoded: dict[int, Frame] = {}
         infos: dict[int, FrameInfo] = {}
         defects: list[Defect] = []
@@ -315,6 +317,25 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
             slice=ledger,
             seconds=_since(started),
         )
+
+
+def _hash_sources(
+    source: SourceSet, cfg: Config, ledger: Manifest
+) -> tuple[dict[int, str], list[Defect]]:
+    """Content hashes of a set's frames; a frame that cannot be read is a defect of
+    that file (permissions, a folder with a frame's name), not a crash of the set."""
+    shas: dict[int, str] = {}
+    defects: list[Defect] = []
+    for k, path in sorted(source.frames.items()):
+        try:
+            shas[k] = ledger.source_sha(_source_key(cfg, path), path)
+        except IsADirectoryError:
+            defects.append(Defect(path, "not a file (a folder has a frame's name)"))
+        except PermissionError:
+            defects.append(Defect(path, "cannot read file: permission denied"))
+        except OSError as exc:
+            defects.append(Defect(path, f"cannot read file: {exc.strerror or exc}"))
+    return shas, defects
 
 
 def _crop(frame: Frame, box: Box) -> Image.Image:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from pipeline.config import Config, config_from_dict
+
+if TYPE_CHECKING:
+    from tests.faultkit import Untouched
 
 SIZE = 120
 
@@ -84,3 +87,14 @@ def raw(tmp_path: Path) -> Path:
 @pytest.fixture
 def out(tmp_path: Path) -> Path:
     return tmp_path / "out"
+
+
+@pytest.fixture
+def untouched() -> Iterator[Untouched]:
+    """``untouched.watch(raw)`` after writing the inputs: the test then fails if
+    anything under a watched folder changed (sources must never be modified)."""
+    from tests.faultkit import Untouched  # faultkit draws its sets with write_set
+
+    guard = Untouched({})
+    yield guard
+    guard.verify()

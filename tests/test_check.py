@@ -35,10 +35,22 @@ def test_frame_zero_is_extra(raw: Path, make_config: MakeConfig) -> None:
 
 
 def test_zero_padded_number_is_reported(raw: Path, make_config: MakeConfig) -> None:
+    write_set(raw, "Leg-Soleus", frames=[k for k in range(1, 17) if k != 7])
+    draw_frame(7).save(raw / "Leg-Soleus-07.png")
+    (line,) = _defects(make_config)
+    assert line == f"{raw / 'Leg-Soleus-07.png'}: zero-padded frame number '07' (rename to 7)"
+
+
+def test_zero_padded_copy_beside_the_frame_is_a_duplicate(
+    raw: Path, make_config: MakeConfig
+) -> None:
     write_set(raw, "Leg-Soleus")
     draw_frame(7).save(raw / "Leg-Soleus-07.png")
     (line,) = _defects(make_config)
-    assert line == f"{raw / 'Leg-Soleus-07.png'}: zero-padded frame number '07' (expected 7)"
+    assert line == (
+        f"{raw / 'Leg-Soleus-07.png'}: duplicate frame number 7: zero-padded '07', "
+        "and Leg-Soleus-7.png exists"
+    )
 
 
 def test_frames_of_different_sizes(raw: Path, make_config: MakeConfig) -> None:

@@ -1,0 +1,102 @@
+"""One writer per output root: a build holds an exclusive lock on a file in it.
+
+Two builds writing the same outputs and manifest at once would interleave their
+writes (each file stays whole, but the manifest of one would forget the outputs of
+the other). ``flock`` locks belong to the open file, so the kernel drops the lock
+when its holder dies, even by SIGKILL: a stale lock file never blocks a build.
+
+While it holds the lock a build is the only writer, so it may also remove the
+temporary files a killed build left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from pipeline.config import Config
+from pipeline.errors import LockError, OutputError
+from pipeline.outputs import _describe_os_error
+
+LOCK_NAME = ".muscle-assets.lock"
+
+# atomic_path's temporaries: ".<name>." + mkstemp's 8 random characters + ".tmp"
+_TEMP_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+@contextlib.contextmanager
+def exclusive_build(
+    cfg: Config, *, wait: bool = False, on_wait: Callable[[str], None] | None = None
+) -> Iterator[list[Path]]:
+    """Lock the output root for a writing command and clear what a killed build
+    left behind; yields the temporary files removed."""
+    with output_lock(cfg.paths.output_root, wait=wait, on_wait=on_wait):
+        folders = [cfg.paths.output_root]
+        if cfg.paths.pages_dir is not None:
+            folders.append(cfg.paths.pages_dir)
+        yield remove_stale_temps(f for f in folders if f.is_dir())
+
+
+@contextlib.contextmanager
+def output_lock(
+    out_root: Path,
+    *,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold ``out_root``'s lock for the duration; raise :class:`LockError` when
+    another build holds it, or with ``wait`` block until it is released."""
+    path = out_root / LOCK_NAME
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise OutputError(out_root, _describe_os_error(exc)) from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise OutputError(path, _describe_os_error(exc)) from exc
+            holder = _holder(fd)
+            if not wait:
+                raise LockError(f"{out_root}: another build is running ({holder})") from None
+            if on_wait is not None:
+                on_wait(f"{out_root}: waiting for another build to finish ({holder})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):  # the pid only informs; a full disk may refuse it
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)  # no pid of a finished build left to mislead anyone
+        os.close(fd)  # releases the lock
+
+
+def _holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        text = ""
+    return f"lock held by pid {text}" if text.isdigit() else "lock held by another process"
+
+
+def remove_stale_temps(folders: Iterable[Path]) -> list[Path]:
+    """Delete the temporary files of writes that never finished (a build killed
+    mid-write). Only call this while holding the lock: then no write is in flight."""
+    removed: list[Path] = []
+    for folder in folders:
+        for dirpath, _dirs, files in os.walk(folder):
+            for name in files:
+                if _TEMP_RE.match(name):
+                    path = Path(dirpath) / name
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        removed.append(path)
+    return removed
