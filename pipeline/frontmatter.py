@@ -257,8 +257,8 @@ def _render(value: str, style: str | None) -> str | None:
         if value.lower() in _PLAIN_UNSAFE_WORDS or " #" in value:
             return None
         return value
-    if style == "'":
-        if not all(_PRINTABLE_RE.match(ch) for ch in value):
+    if style == "'":  # no escapes here: only printable text without any line break
+        if not all(_PRINTABLE_RE.match(ch) and ch not in "\u2028\u2029" for ch in value):
             return None
         return "'" + value.replace("'", "''") + "'"
     return '"' + "".join(_escape(ch) for ch in value) + '"'
@@ -547,49 +547,66 @@ class _Editor:
         if node.flow_style:
             wanted = resolved(spec, entry.data)
             merged = {**wanted, **{k: v for k, v in entry.data.items() if k not in wanted}}
-            removed = {f.key for f in spec if f.value is None}
-            merged = {k: v for k, v in merged.items() if k not in removed}
+            dropped = {f.key for f in spec if f.value is None}
+            merged = {k: v for k, v in merged.items() if k not in dropped}
             if merged == entry.data:
                 return
             body = self.render_entries([merged], block, node.start_mark.index)
             dash = self.dash(entry)
             self.edit(self.line_start(dash), self.next_line(node.end_mark.index), body)
             return
+        # The entry is cut into one segment per key: from the key's line to the next
+        # key's line (comments after a key stay with it). Unchanged segments are
+        # copied as they are; changed values are edited inside their segment.
         key_col = node.start_mark.column
-        after: int | None = None  # line start after the last managed key seen
-        before: list[str] = []  # missing keys that go in front of the first present one
+        keys = [k for k, _ in node.value]
+        starts = [keys[0].start_mark.index] + [
+            self.line_start(k.start_mark.index) for k in keys[1:]
+        ]
+        region_end = self.next_line(self.content_end(node))
+        segments = [self.text[a:b] for a, b in zip(starts, [*starts[1:], region_end], strict=True)]
+        index = {k.value: i for i, k in enumerate(keys)}  # the last of duplicates wins
+        removed: set[int] = set()
+        added: dict[int, list[str]] = {}  # segment index (-1: in front) -> new key lines
+        previous = -1
         for f in spec:
-            pair = entry.pairs.get(f.key)
-            if pair is None:
-                if f.value is None:
-                    continue
-                style = self.style_for(f.key, block, node.start_mark.index)
-                line = f"{f.key}: {self.value_text(f.value, style)}"
-                if after is None:
-                    before.append(line + self.nl + " " * key_col)
-                else:
-                    self.edit(after, after, " " * key_col + line + self.nl)
+            i = index.get(f.key)
+            if i is None:
+                if f.value is not None:
+                    style = self.style_for(f.key, block, node.start_mark.index)
+                    line = f"{f.key}: {self.value_text(f.value, style)}"
+                    added.setdefault(previous, []).append(" " * key_col + line + self.nl)
                 continue
-            key_node, value_node = pair
-            if before:
-                at = key_node.start_mark.index
-                self.edit(at, at, "".join(before))
-                before = []
             if f.value is None:
-                self.remove_pair(entry, key_node, value_node)
+                removed.add(i)
                 continue
-            after = self.next_line(self.content_end(value_node))
+            previous = i
             current = entry.data.get(f.key)
-            if f.keep and not is_blank(current):
+            if (f.keep and not is_blank(current)) or (
+                type(current) is type(f.value) and current == f.value
+            ):
                 continue
-            if type(current) is type(f.value) and current == f.value:
-                continue
-            self.replace_value(f, key_node, value_node, block)
-        if before:  # no managed key present at all: in front of the entry's first key
-            at = node.start_mark.index
-            self.edit(at, at, "".join(before))
+            start, end, text = self.value_edit(f, keys[i], entry.pairs[f.key][1], block)
+            offset = starts[i]
+            segments[i] = segments[i][: start - offset] + text + segments[i][end - offset :]
+        if (
+            not removed
+            and not added
+            and segments
+            == [self.text[a:b] for a, b in zip(starts, [*starts[1:], region_end], strict=True)]
+        ):
+            return
+        out = list(added.get(-1, []))
+        for i, segment in enumerate(segments):
+            if i not in removed:
+                out.append(segment if i else " " * key_col + segment)
+            out.extend(added.get(i, []))
+        self.edit(starts[0], region_end, "".join(out).lstrip(" "))
 
-    def replace_value(self, f: Field, key_node: ScalarNode, value_node: Node, block: Block) -> None:
+    def value_edit(
+        self, f: Field, key_node: ScalarNode, value_node: Node, block: Block
+    ) -> tuple[int, int, str]:
+        """The edit that gives ``key_node`` the value ``f.value``: (start, end, text)."""
         assert f.value is not None
         line = self.fm.line_of(value_node.start_mark.index)
         if not isinstance(value_node, ScalarNode):
@@ -600,8 +617,7 @@ class _Editor:
         is_text = value_node.tag == _STR_TAG
         style = value_node.style if is_text else self.style_for(f.key, block, start)
         if start < end and value_node.style not in ("|", ">"):
-            self.edit(start, end, self.value_text(f.value, style))
-            return
+            return start, end, self.value_text(f.value, style)
         # empty (null) or block scalar: the new value follows the colon
         colon = self.after_colon(key_node)
         stop = self.content_end(value_node) if start < end else colon
@@ -611,16 +627,7 @@ class _Editor:
                 stop = colon + spaces
         if value_node.style in ("|", ">"):
             style = self.quote
-        self.edit(colon, stop, " " + self.value_text(f.value, style))
-
-    def remove_pair(self, entry: Entry, key_node: ScalarNode, value_node: Node) -> None:
-        nodes = [k for k, _ in entry.node.value]
-        stop = self.next_line(self.content_end(value_node))
-        if key_node is nodes[0] and len(nodes) > 1:
-            # the first key sits on the dash line: the next key moves up to it
-            self.edit(key_node.start_mark.index, nodes[1].start_mark.index, "")
-        else:
-            self.edit(self.line_start(key_node.start_mark.index), stop, "")
+        return colon, stop, " " + self.value_text(f.value, style)
 
 
 def _page_quote(root: MappingNode | None) -> str:

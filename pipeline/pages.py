@@ -355,12 +355,18 @@ def update_pages(
 
 def unified_diff(old: str, new: str, path: Path, *, created: bool = False) -> str:
     lines = difflib.unified_diff(
-        old.splitlines(keepends=True),
-        new.splitlines(keepends=True),
+        _lines(old),
+        _lines(new),
         fromfile="/dev/null" if created else str(path),
         tofile=str(path),
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as Jekyll and YAML see them: split at '\n' only (str.splitlines also
+    splits at form feeds and Unicode separators)."""
+    return re.findall(r"[^\n]*\n|[^\n]+", text)
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -230,7 +230,9 @@ def test_pages_without_a_pages_folder_is_a_usage_error(tmp_path: Path) -> None:
     result = cli(config, "pages")
     assert result.exit_code == 2
     assert "paths.pages: not set" in result.output
-    assert cli(config, "pages", "No-Such-Set").exit_code == 2
+    unknown = cli(write_config(tmp_path), "pages", "No-Such-Set")
+    assert unknown.exit_code == 2
+    assert "unknown set id(s): No-Such-Set" in unknown.output
 
 
 TRICKY_TITLE = "yes: no #1 'q' \"dq\" – 12:30"  # noqa: RUF001
