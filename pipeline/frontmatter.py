@@ -54,6 +54,16 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _URL_KEYS = frozenset({"image_url", "thumbnail", "webp", "avif"})
 
 
+# libyaml (PyYAML's C binding) is the parser Jekyll's Psych wraps, and 20 times
+# faster than PyYAML's pure Python one; both resolve scalars by PyYAML's YAML 1.1 rules
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _style(node: ScalarNode) -> str | None:
+    """A scalar's quoting: None (plain), ' " | or > (libyaml says '' for plain)."""
+    return node.style or None
+
+
 class FrontMatterError(Exception):
     """A page whose front matter cannot be rewritten safely; ``line`` is 1-based in the file."""
 
@@ -154,17 +164,23 @@ def parse(page: str) -> FrontMatter:
     split = split_page(page)
     text = split.front
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=_LOADER)  # a safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = split.first_line + (mark.line if mark is not None else 0)
+        row = mark.line if mark is not None else 0
         problem = exc.problem or exc.context or "invalid YAML"
-        if "'\\t'" in problem:
+        lines = text.split("\n")
+        if row < len(lines) and "\t" in lines[row][: len(lines[row]) - len(lines[row].lstrip())]:
             problem = "tab used for indentation (YAML allows spaces only)"
-        raise FrontMatterError(line, f"invalid YAML: {problem}") from exc
+        raise FrontMatterError(split.first_line + row, f"invalid YAML: {problem}") from exc
     except yaml.reader.ReaderError as exc:
-        line = split.first_line + text.count("\n", 0, exc.position)
+        # the C reader counts bytes of UTF-8, the Python one characters
+        if _LOADER is yaml.SafeLoader:
+            row = text.count("\n", 0, exc.position)
+        else:
+            row = text.encode()[: exc.position].count(b"\n")
+        line = split.first_line + row
         raise FrontMatterError(line, f"invalid YAML: {exc.reason}") from exc
     except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error is one of the above
         raise FrontMatterError(split.first_line, f"invalid YAML: {exc}") from exc
@@ -226,7 +242,7 @@ def _block(fm: FrontMatter, key: str, key_node: ScalarNode, value: Node, data: A
 def reads_back(text: str, value: Scalar) -> bool:
     """True when ``key: <text>`` reads back (YAML 1.1) as exactly ``value``."""
     try:
-        loaded = yaml.safe_load(f"k: {text}\n")
+        loaded = yaml.load(f"k: {text}\n", Loader=_LOADER)  # a safe loader
     except yaml.YAMLError:
         return False
     if not isinstance(loaded, dict):
@@ -409,9 +425,9 @@ class _Editor:
                     isinstance(value, ScalarNode)
                     and value.tag == _STR_TAG
                     and value.value
-                    and value.style in (None, "'", '"')
+                    and _style(value) in (None, "'", '"')
                 ):
-                    return value.style
+                    return _style(value)
         return None if key in _URL_KEYS else self.quote
 
     def value_text(self, value: Scalar, style: str | None) -> str:
@@ -615,8 +631,8 @@ class _Editor:
         if self.text[start:end][:1] in ("&", "!", "*"):
             raise FrontMatterError(line, f"{f.key!r}: cannot rewrite a value with an anchor or tag")
         is_text = value_node.tag == _STR_TAG
-        style = value_node.style if is_text else self.style_for(f.key, block, start)
-        if start < end and value_node.style not in ("|", ">"):
+        style = _style(value_node) if is_text else self.style_for(f.key, block, start)
+        if start < end and _style(value_node) not in ("|", ">"):
             return start, end, self.value_text(f.value, style)
         # empty (null) or block scalar: the new value follows the colon
         colon = self.after_colon(key_node)
@@ -625,7 +641,7 @@ class _Editor:
             spaces = len(self.text[colon:]) - len(self.text[colon:].lstrip(" \t"))
             if self.text[colon + spaces : colon + spaces + 1] != "#":
                 stop = colon + spaces
-        if value_node.style in ("|", ">"):
+        if _style(value_node) in ("|", ">"):
             style = self.quote
         return colon, stop, " " + self.value_text(f.value, style)
 
@@ -636,8 +652,9 @@ def _page_quote(root: MappingNode | None) -> str:
 
     def walk(node: Node) -> None:
         if isinstance(node, ScalarNode):
-            if node.style in counts:
-                counts[node.style] += 1
+            style = _style(node)
+            if style in counts:
+                counts[style] += 1
         elif isinstance(node, MappingNode):
             for _, v in node.value:
                 walk(v)
