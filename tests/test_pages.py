@@ -186,6 +186,7 @@ MALFORMED = {
     "Leg-B": ("---\ntitle: x\ngallery:\n\t- image_url: a\n---\n", 4, "tab used for indentation"),
     "Leg-C": ("---\ntitle: 'x\n---\nbody\n", 3, "invalid YAML"),
     "Leg-D": ("---\n- a\n- b\n---\n", 2, "must be a block mapping of keys, not a list"),
+    "Leg-E": ("---\ntitle: x\n\xe9\n---\n", 3, "not UTF-8 text"),  # Latin-1 bytes
 }
 
 
@@ -194,7 +195,7 @@ def test_malformed_pages_fail_alone_with_file_and_line(tmp_path: Path) -> None:
     pages.mkdir()
     for set_id, (text, _, _) in MALFORMED.items():
         write_set(tmp_path / "raw", set_id, size=SMALL)
-        (pages / f"muscle_{set_id.lower()}.md").write_text(text, encoding="utf-8")
+        (pages / f"muscle_{set_id.lower()}.md").write_bytes(text.encode("latin-1"))
     write_set(tmp_path / "raw", "Leg-Good", size=SMALL)
     before = snapshot(pages)
     result = cli(write_config(tmp_path), "pages")
@@ -213,7 +214,7 @@ def test_malformed_pages_fail_alone_with_file_and_line(tmp_path: Path) -> None:
     assert front(pages / "muscle_leg-good.md")["gallery"] == expected_gallery(
         "Leg-Good", "Leg - Good"
     )
-    assert "pages: 1 created, 0 updated, 0 unchanged, 4 failed" in result.output
+    assert "pages: 1 created, 0 updated, 0 unchanged, 5 failed" in result.output
 
 
 def test_a_failed_set_leaves_its_page_alone(tmp_path: Path) -> None:
