@@ -341,14 +341,38 @@ def resolved(spec: EntrySpec, existing: Mapping[str, Any]) -> dict[str, Any]:
 
 def update(fm: FrontMatter, specs: Sequence[BlockSpec]) -> str:
     """The page with the managed blocks rewritten as ``specs`` say, and every byte
-    outside the values that change left as it was."""
+    outside the values that change left as it was.
+
+    A changed page is parsed again before it is returned: every other key must read
+    as before and the managed keys exactly as intended, or the page is refused (a
+    safety net: a layout the editor mishandles must not reach a person's page)."""
     editor = _Editor(fm)
+    expected: dict[str, list[Any]] = {}
     for spec in specs:
+        block = fm.blocks.get(spec.key)
+        expected[spec.key] = editor.wanted(spec, block.data if block else [])
         editor.block(spec)
-    return fm.split.join(editor.apply())
+    front = editor.apply()
+    if front == fm.text:
+        return fm.split.join(front)
+    page = fm.split.join(front)
+    after = parse(page)
+    wrong = [k for k, v in fm.data.items() if k not in expected and not _same(after.data.get(k), v)]
+    wrong += [k for k, v in expected.items() if not _same(after.data.get(k), v)]
+    if wrong:
+        block = fm.blocks.get(wrong[0])
+        raise FrontMatterError(
+            fm.line_of(block.key_node.start_mark.index if block else 0),
+            f"cannot rewrite {', '.join(map(repr, wrong))} safely in this layout",
+        )
+    return page
 
 
-@dataclass(order=True)
+def _same(a: Any, b: Any) -> bool:
+    return bool(a == b) or repr(a) == repr(b)  # repr: NaN is not equal to itself
+
+
+@dataclass
 class _Edit:
     start: int
     seq: int
@@ -376,7 +400,11 @@ class _Editor:
         pos = 0
         # an insertion sorts before a deletion that starts where it is
         for e in sorted(self.edits, key=lambda e: (e.start, e.end > e.start, e.seq)):
-            assert e.start >= pos, "overlapping front matter edits"
+            if e.start < pos:
+                raise FrontMatterError(
+                    self.fm.line_of(e.start),
+                    "cannot rewrite this layout safely (overlapping edits)",
+                )
             out.append(self.text[pos : e.start])
             out.append(e.text)
             pos = e.end

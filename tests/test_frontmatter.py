@@ -450,6 +450,18 @@ def test_malformed_front_matter_names_the_line(page: str, line: int, problem: st
     assert "\n" not in str(caught.value)
 
 
+def test_a_rewrite_that_would_not_read_back_as_intended_is_refused() -> None:
+    # duplicate keys: YAML keeps the last, so removing it would bring the first back
+    page = SITE_PAGE.replace(
+        "    title: 'The soleus muscle - orientation 2'\n",
+        "    title: 'The soleus muscle - orientation 2'\n    width: 5\n    width: 6\n",
+    )
+    with pytest.raises(FrontMatterError) as caught:
+        fm.update(fm.parse(page), specs("The soleus muscle"))
+    assert "cannot rewrite 'gallery' safely" in caught.value.problem
+    assert caught.value.line == SITE_PAGE.split("\n").index("gallery:") + 1
+
+
 def test_split_keeps_every_byte() -> None:
     page = "\ufeff---  \r\na: 1\r\n---\r\n\r\n---\r\nbody"
     split = fm.split_page(page)
