@@ -108,7 +108,8 @@ def main() -> None:
     """Build a muscle atlas's images from orientation sets of 16 PNG frames.
 
     Reads <SetId>-<k>.png from the raw folder and writes gallery PNGs, thumbnails
-    and web variants under the output root, in the site's naming.
+    and web variants under the output root, in the site's naming, and the gallery
+    front matter of each set's page.
     """
 
 
@@ -139,7 +140,7 @@ def list_cmd(opts: Options) -> None:
 @click.option("--inputs-only", is_flag=True, help="Validate sources only; ignore stale outputs.")
 @common_options
 def check(opts: Options, set_ids: Sequence[str], inputs_only: bool) -> None:
-    """Validate sets and report stale outputs; exit 1 on any problem (a CI gate)."""
+    """Validate sets, report stale outputs and pages; exit 1 on any problem (a CI gate)."""
     cfg = opts.load()
     report = run(cfg, set_ids, dry_run=True, jobs=cfg.jobs)
     problems = _print_failures(report, opts)
