@@ -108,8 +108,7 @@ def main() -> None:
     """Build a muscle atlas's images from orientation sets of 16 PNG frames.
 
     Reads <SetId>-<k>.png from the raw folder and writes gallery PNGs, thumbnails
-    and web variants under the output root, in the site's naming, and the gallery
-    front matter of each set's page.
+    and web variants under the output root, in the site's naming.
     """
 
 
