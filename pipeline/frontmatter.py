@@ -32,7 +32,9 @@ _CLOSE_RE = re.compile(r"^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.MULTILINE)
 # Conservative plain scalars: start with a letter or '/', no YAML indicators anywhere. What
 # passes is also checked by a YAML 1.1 round trip (which rejects yes/no/on/null...).
 _PLAIN_RE = re.compile(r"(?:[^\W\d_]|/)[\w ./()+,;!?'=~$-]*", re.UNICODE)
-_PLAIN_UNSAFE_WORDS = frozenset({"y", "n"})  # YAML 1.1 booleans some readers resolve
+# Psych matches booleans and null without regard to case ("yEs" is true there), and
+# YAML 1.1 lists y/n as booleans: never plain, whatever PyYAML's resolver says
+_PLAIN_UNSAFE_WORDS = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null"})
 _ESCAPES = {
     "\\": "\\\\",
     '"': '\\"',

@@ -393,7 +393,10 @@ def test_every_string_reads_back_identically(value: str, style: str | None) -> N
     assert yaml.safe_load(f"k: {text}\n") == {"k": value}
 
 
-@pytest.mark.parametrize("value", ["yes", "no", "on", "off", "null", "12:30", "010", "1e3", "y"])
+@pytest.mark.parametrize(
+    "value",
+    ["yes", "no", "on", "off", "null", "12:30", "010", "1e3", "y", "yEs", "nUll", "oFf", "N"],
+)
 def test_values_yaml_would_retype_are_never_plain(value: str) -> None:
     assert fm.emit_scalar(value, None)[0] in "'\""
 
