@@ -8,9 +8,11 @@ of the two managed top-level keys (``images:`` and ``gallery:``). A value that i
 already what it should be is not touched, so an up-to-date page comes out
 byte-identical.
 
-Jekyll reads front matter with Ruby's Psych, a YAML 1.1 reader; PyYAML's safe
-loader resolves plain scalars by the same YAML 1.1 rules. Every scalar written is
-read back with it and must come out as the same string (see :func:`emit_scalar`).
+Jekyll reads front matter with Ruby's Psych: libyaml's parser and YAML 1.1 rules for
+plain scalars. Pages are parsed here with PyYAML's libyaml binding and its YAML 1.1
+resolver; every scalar written is read back that way and must come out as the same
+string, and plain style is used only for text no YAML 1.1 reader could re-type (see
+:func:`emit_scalar`). A changed page is parsed again before it is handed back.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ _ESCAPES = {
 }
 _PRINTABLE_RE = re.compile("[\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
 _STR_TAG = "tag:yaml.org,2002:str"
-_URL_KEYS = frozenset({"image_url", "thumbnail", "webp", "avif"})
+_URL_KEYS = frozenset({"image_url", "thumbnail", "webp", "avif"})  # plain by default, as the site
 
 
 # libyaml (PyYAML's C binding) is the parser Jekyll's Psych wraps, and 20 times
