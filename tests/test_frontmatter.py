@@ -8,7 +8,10 @@ blocks already existed, no byte outside them changed.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
@@ -423,6 +426,41 @@ def test_tricky_titles_in_a_page_read_back(value: str) -> None:
         values = front_values(page_out)
         assert values["gallery"][3]["title"] == f"{value} - orientation 4"
         assert values["gallery"][0]["caption"] == "The soleus muscle 1"
+
+
+RUBY = shutil.which("ruby")
+PSYCH = (
+    'require "date"; require "yaml"; require "json"; STDIN.set_encoding("UTF-8");'
+    " data = Psych.safe_load(STDIN.read, permitted_classes: [Date, Time], aliases: true);"
+    " STDOUT.write(JSON.generate(data))"
+)
+
+
+def psych(text: str) -> Any:
+    """``text`` read by Ruby's Psych exactly as Jekyll 4.3 (Debian) reads front matter."""
+    assert RUBY is not None
+    done = subprocess.run([RUBY, "-e", PSYCH], input=text.encode(), capture_output=True, check=True)
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(RUBY is None, reason="needs Ruby (Psych), the reader Jekyll uses")
+def test_psych_reads_every_written_string_back() -> None:
+    lines: list[str] = []
+    expected: dict[str, str] = {}
+    for i, value in enumerate(TRICKY):
+        for n, style in enumerate((None, "'", '"')):
+            lines.append(f"k{i}_{n}: {fm.emit_scalar(value, style)}")
+            expected[f"k{i}_{n}"] = value
+    assert psych("\n".join(lines) + "\n") == expected
+
+
+@pytest.mark.skipif(RUBY is None, reason="needs Ruby (Psych), the reader Jekyll uses")
+def test_psych_reads_rewritten_pages_as_pyyaml_does() -> None:
+    for title in ("yes", "1,000", "yEs", ":sym", "Ünïcödé \u2013 比目魚筋", 'it\'s "q" #1'):
+        for page in (SITE_PAGE, SITE_PAGE.replace("'", ""), "---\ntitle: x\n---\n"):
+            out = rewrite(page, specs(title, 4, width=812, thumbnail=True))
+            front = fm.split_page(out).front
+            assert psych(front) == yaml.safe_load(front)
 
 
 # -- malformed pages --------------------------------------------------------------
