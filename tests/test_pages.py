@@ -226,6 +226,17 @@ def test_a_failed_set_leaves_its_page_alone(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "pages").iterdir()] == ["muscle_leg.md"]
 
 
+def test_sets_sharing_a_page_fail_instead_of_taking_turns(tmp_path: Path) -> None:
+    write_set(tmp_path / "raw", "Leg-Soleus", size=SMALL)
+    write_set(tmp_path / "raw", "leg-soleus", size=SMALL)
+    write_set(tmp_path / "raw", "Leg", size=SMALL)
+    result = cli(write_config(tmp_path), "pages")
+    assert result.exit_code == 1
+    page = tmp_path / "pages" / "muscle_leg-soleus.md"
+    assert f"{page}:1: sets Leg-Soleus and leg-soleus have the same page" in result.output
+    assert [p.name for p in (tmp_path / "pages").iterdir()] == ["muscle_leg.md"]
+
+
 def test_pages_without_a_pages_folder_is_a_usage_error(tmp_path: Path) -> None:
     config = write_config(tmp_path, paths={"pages": None})
     result = cli(config, "pages")
