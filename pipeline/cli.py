@@ -150,7 +150,7 @@ def list_cmd(opts: Options) -> None:
 @click.option("--inputs-only", is_flag=True, help="Validate sources only; ignore stale outputs.")
 @common_options
 def check(opts: Options, set_ids: Sequence[str], inputs_only: bool) -> None:
-    """Validate sets and report stale outputs; exit 1 on any problem (a CI gate)."""
+    """Validate sets, report stale outputs and pages; exit 1 on any problem (a CI gate)."""
     cfg = opts.load()
     report = run(cfg, set_ids, dry_run=True, jobs=cfg.jobs)
     problems = _print_failures(report, opts)

@@ -8,9 +8,11 @@ of the two managed top-level keys (``images:`` and ``gallery:``). A value that i
 already what it should be is not touched, so an up-to-date page comes out
 byte-identical.
 
-Jekyll reads front matter with Ruby's Psych, a YAML 1.1 reader; PyYAML's safe
-loader resolves plain scalars by the same YAML 1.1 rules. Every scalar written is
-read back with it and must come out as the same string (see :func:`emit_scalar`).
+Jekyll reads front matter with Ruby's Psych: libyaml's parser and YAML 1.1 rules for
+plain scalars. Pages are parsed here with PyYAML's libyaml binding and its YAML 1.1
+resolver; every scalar written is read back that way and must come out as the same
+string, and plain style is used only for text no YAML 1.1 reader could re-type (see
+:func:`emit_scalar`). A changed page is parsed again before it is handed back.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ _CLOSE_RE = re.compile(r"^(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.MULTILINE)
 # Conservative plain scalars: start with a letter or '/', no YAML indicators anywhere. What
 # passes is also checked by a YAML 1.1 round trip (which rejects yes/no/on/null...).
 _PLAIN_RE = re.compile(r"(?:[^\W\d_]|/)[\w ./()+,;!?'=~$-]*", re.UNICODE)
-_PLAIN_UNSAFE_WORDS = frozenset({"y", "n"})  # YAML 1.1 booleans some readers resolve
+# Psych matches booleans and null without regard to case ("yEs" is true there), and
+# YAML 1.1 lists y/n as booleans: never plain, whatever PyYAML's resolver says
+_PLAIN_UNSAFE_WORDS = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null"})
 _ESCAPES = {
     "\\": "\\\\",
     '"': '\\"',
@@ -51,7 +55,17 @@ _ESCAPES = {
 }
 _PRINTABLE_RE = re.compile("[\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
 _STR_TAG = "tag:yaml.org,2002:str"
-_URL_KEYS = frozenset({"image_url", "thumbnail", "webp", "avif"})
+_URL_KEYS = frozenset({"image_url", "thumbnail", "webp", "avif"})  # plain by default, as the site
+
+
+# libyaml (PyYAML's C binding) is the parser Jekyll's Psych wraps, and 20 times
+# faster than PyYAML's pure Python one; both resolve scalars by PyYAML's YAML 1.1 rules
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _style(node: ScalarNode) -> str | None:
+    """A scalar's quoting: None (plain), ' " | or > (libyaml says '' for plain)."""
+    return node.style or None
 
 
 class FrontMatterError(Exception):
@@ -154,17 +168,23 @@ def parse(page: str) -> FrontMatter:
     split = split_page(page)
     text = split.front
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=_LOADER)  # a safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = split.first_line + (mark.line if mark is not None else 0)
+        row = mark.line if mark is not None else 0
         problem = exc.problem or exc.context or "invalid YAML"
-        if "'\\t'" in problem:
+        lines = text.split("\n")
+        if row < len(lines) and "\t" in lines[row][: len(lines[row]) - len(lines[row].lstrip())]:
             problem = "tab used for indentation (YAML allows spaces only)"
-        raise FrontMatterError(line, f"invalid YAML: {problem}") from exc
+        raise FrontMatterError(split.first_line + row, f"invalid YAML: {problem}") from exc
     except yaml.reader.ReaderError as exc:
-        line = split.first_line + text.count("\n", 0, exc.position)
+        # the C reader counts bytes of UTF-8, the Python one characters
+        if _LOADER is yaml.SafeLoader:
+            row = text.count("\n", 0, exc.position)
+        else:
+            row = text.encode()[: exc.position].count(b"\n")
+        line = split.first_line + row
         raise FrontMatterError(line, f"invalid YAML: {exc.reason}") from exc
     except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error is one of the above
         raise FrontMatterError(split.first_line, f"invalid YAML: {exc}") from exc
@@ -226,7 +246,7 @@ def _block(fm: FrontMatter, key: str, key_node: ScalarNode, value: Node, data: A
 def reads_back(text: str, value: Scalar) -> bool:
     """True when ``key: <text>`` reads back (YAML 1.1) as exactly ``value``."""
     try:
-        loaded = yaml.safe_load(f"k: {text}\n")
+        loaded = yaml.load(f"k: {text}\n", Loader=_LOADER)  # a safe loader
     except yaml.YAMLError:
         return False
     if not isinstance(loaded, dict):
@@ -257,8 +277,8 @@ def _render(value: str, style: str | None) -> str | None:
         if value.lower() in _PLAIN_UNSAFE_WORDS or " #" in value:
             return None
         return value
-    if style == "'":
-        if not all(_PRINTABLE_RE.match(ch) for ch in value):
+    if style == "'":  # no escapes here: only printable text without any line break
+        if not all(_PRINTABLE_RE.match(ch) and ch not in "\u2028\u2029" for ch in value):
             return None
         return "'" + value.replace("'", "''") + "'"
     return '"' + "".join(_escape(ch) for ch in value) + '"'
@@ -325,14 +345,38 @@ def resolved(spec: EntrySpec, existing: Mapping[str, Any]) -> dict[str, Any]:
 
 def update(fm: FrontMatter, specs: Sequence[BlockSpec]) -> str:
     """The page with the managed blocks rewritten as ``specs`` say, and every byte
-    outside the values that change left as it was."""
+    outside the values that change left as it was.
+
+    A changed page is parsed again before it is returned: every other key must read
+    as before and the managed keys exactly as intended, or the page is refused (a
+    safety net: a layout the editor mishandles must not reach a person's page)."""
     editor = _Editor(fm)
+    expected: dict[str, list[Any]] = {}
     for spec in specs:
+        block = fm.blocks.get(spec.key)
+        expected[spec.key] = editor.wanted(spec, block.data if block else [])
         editor.block(spec)
-    return fm.split.join(editor.apply())
+    front = editor.apply()
+    if front == fm.text:
+        return fm.split.join(front)
+    page = fm.split.join(front)
+    after = parse(page)
+    wrong = [k for k, v in fm.data.items() if k not in expected and not _same(after.data.get(k), v)]
+    wrong += [k for k, v in expected.items() if not _same(after.data.get(k), v)]
+    if wrong:
+        block = fm.blocks.get(wrong[0])
+        raise FrontMatterError(
+            fm.line_of(block.key_node.start_mark.index if block else 0),
+            f"cannot rewrite {', '.join(map(repr, wrong))} safely in this layout",
+        )
+    return page
 
 
-@dataclass(order=True)
+def _same(a: Any, b: Any) -> bool:
+    return bool(a == b) or repr(a) == repr(b)  # repr: NaN is not equal to itself
+
+
+@dataclass
 class _Edit:
     start: int
     seq: int
@@ -360,7 +404,11 @@ class _Editor:
         pos = 0
         # an insertion sorts before a deletion that starts where it is
         for e in sorted(self.edits, key=lambda e: (e.start, e.end > e.start, e.seq)):
-            assert e.start >= pos, "overlapping front matter edits"
+            if e.start < pos:
+                raise FrontMatterError(
+                    self.fm.line_of(e.start),
+                    "cannot rewrite this layout safely (overlapping edits)",
+                )
             out.append(self.text[pos : e.start])
             out.append(e.text)
             pos = e.end
@@ -409,9 +457,9 @@ class _Editor:
                     isinstance(value, ScalarNode)
                     and value.tag == _STR_TAG
                     and value.value
-                    and value.style in (None, "'", '"')
+                    and _style(value) in (None, "'", '"')
                 ):
-                    return value.style
+                    return _style(value)
         return None if key in _URL_KEYS else self.quote
 
     def value_text(self, value: Scalar, style: str | None) -> str:
@@ -547,49 +595,66 @@ class _Editor:
         if node.flow_style:
             wanted = resolved(spec, entry.data)
             merged = {**wanted, **{k: v for k, v in entry.data.items() if k not in wanted}}
-            removed = {f.key for f in spec if f.value is None}
-            merged = {k: v for k, v in merged.items() if k not in removed}
+            dropped = {f.key for f in spec if f.value is None}
+            merged = {k: v for k, v in merged.items() if k not in dropped}
             if merged == entry.data:
                 return
             body = self.render_entries([merged], block, node.start_mark.index)
             dash = self.dash(entry)
             self.edit(self.line_start(dash), self.next_line(node.end_mark.index), body)
             return
+        # The entry is cut into one segment per key: from the key's line to the next
+        # key's line (comments after a key stay with it). Unchanged segments are
+        # copied as they are; changed values are edited inside their segment.
         key_col = node.start_mark.column
-        after: int | None = None  # line start after the last managed key seen
-        before: list[str] = []  # missing keys that go in front of the first present one
+        keys = [k for k, _ in node.value]
+        starts = [keys[0].start_mark.index] + [
+            self.line_start(k.start_mark.index) for k in keys[1:]
+        ]
+        region_end = self.next_line(self.content_end(node))
+        segments = [self.text[a:b] for a, b in zip(starts, [*starts[1:], region_end], strict=True)]
+        index = {k.value: i for i, k in enumerate(keys)}  # the last of duplicates wins
+        removed: set[int] = set()
+        added: dict[int, list[str]] = {}  # segment index (-1: in front) -> new key lines
+        previous = -1
         for f in spec:
-            pair = entry.pairs.get(f.key)
-            if pair is None:
-                if f.value is None:
-                    continue
-                style = self.style_for(f.key, block, node.start_mark.index)
-                line = f"{f.key}: {self.value_text(f.value, style)}"
-                if after is None:
-                    before.append(line + self.nl + " " * key_col)
-                else:
-                    self.edit(after, after, " " * key_col + line + self.nl)
+            i = index.get(f.key)
+            if i is None:
+                if f.value is not None:
+                    style = self.style_for(f.key, block, node.start_mark.index)
+                    line = f"{f.key}: {self.value_text(f.value, style)}"
+                    added.setdefault(previous, []).append(" " * key_col + line + self.nl)
                 continue
-            key_node, value_node = pair
-            if before:
-                at = key_node.start_mark.index
-                self.edit(at, at, "".join(before))
-                before = []
             if f.value is None:
-                self.remove_pair(entry, key_node, value_node)
+                removed.add(i)
                 continue
-            after = self.next_line(self.content_end(value_node))
+            previous = i
             current = entry.data.get(f.key)
-            if f.keep and not is_blank(current):
+            if (f.keep and not is_blank(current)) or (
+                type(current) is type(f.value) and current == f.value
+            ):
                 continue
-            if type(current) is type(f.value) and current == f.value:
-                continue
-            self.replace_value(f, key_node, value_node, block)
-        if before:  # no managed key present at all: in front of the entry's first key
-            at = node.start_mark.index
-            self.edit(at, at, "".join(before))
+            start, end, text = self.value_edit(f, keys[i], entry.pairs[f.key][1], block)
+            offset = starts[i]
+            segments[i] = segments[i][: start - offset] + text + segments[i][end - offset :]
+        if (
+            not removed
+            and not added
+            and segments
+            == [self.text[a:b] for a, b in zip(starts, [*starts[1:], region_end], strict=True)]
+        ):
+            return
+        out = list(added.get(-1, []))
+        for i, segment in enumerate(segments):
+            if i not in removed:
+                out.append(segment if i else " " * key_col + segment)
+            out.extend(added.get(i, []))
+        self.edit(starts[0], region_end, "".join(out).lstrip(" "))
 
-    def replace_value(self, f: Field, key_node: ScalarNode, value_node: Node, block: Block) -> None:
+    def value_edit(
+        self, f: Field, key_node: ScalarNode, value_node: Node, block: Block
+    ) -> tuple[int, int, str]:
+        """The edit that gives ``key_node`` the value ``f.value``: (start, end, text)."""
         assert f.value is not None
         line = self.fm.line_of(value_node.start_mark.index)
         if not isinstance(value_node, ScalarNode):
@@ -598,10 +663,9 @@ class _Editor:
         if self.text[start:end][:1] in ("&", "!", "*"):
             raise FrontMatterError(line, f"{f.key!r}: cannot rewrite a value with an anchor or tag")
         is_text = value_node.tag == _STR_TAG
-        style = value_node.style if is_text else self.style_for(f.key, block, start)
-        if start < end and value_node.style not in ("|", ">"):
-            self.edit(start, end, self.value_text(f.value, style))
-            return
+        style = _style(value_node) if is_text else self.style_for(f.key, block, start)
+        if start < end and _style(value_node) not in ("|", ">"):
+            return start, end, self.value_text(f.value, style)
         # empty (null) or block scalar: the new value follows the colon
         colon = self.after_colon(key_node)
         stop = self.content_end(value_node) if start < end else colon
@@ -609,18 +673,9 @@ class _Editor:
             spaces = len(self.text[colon:]) - len(self.text[colon:].lstrip(" \t"))
             if self.text[colon + spaces : colon + spaces + 1] != "#":
                 stop = colon + spaces
-        if value_node.style in ("|", ">"):
+        if _style(value_node) in ("|", ">"):
             style = self.quote
-        self.edit(colon, stop, " " + self.value_text(f.value, style))
-
-    def remove_pair(self, entry: Entry, key_node: ScalarNode, value_node: Node) -> None:
-        nodes = [k for k, _ in entry.node.value]
-        stop = self.next_line(self.content_end(value_node))
-        if key_node is nodes[0] and len(nodes) > 1:
-            # the first key sits on the dash line: the next key moves up to it
-            self.edit(key_node.start_mark.index, nodes[1].start_mark.index, "")
-        else:
-            self.edit(self.line_start(key_node.start_mark.index), stop, "")
+        return colon, stop, " " + self.value_text(f.value, style)
 
 
 def _page_quote(root: MappingNode | None) -> str:
@@ -629,8 +684,9 @@ def _page_quote(root: MappingNode | None) -> str:
 
     def walk(node: Node) -> None:
         if isinstance(node, ScalarNode):
-            if node.style in counts:
-                counts[node.style] += 1
+            style = _style(node)
+            if style in counts:
+                counts[style] += 1
         elif isinstance(node, MappingNode):
             for _, v in node.value:
                 walk(v)

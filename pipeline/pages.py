@@ -346,18 +346,33 @@ def update_pages(
     is left alone. One bad page does not stop the others."""
     titles = load_titles(cfg.pages.titles)
     template = load_template(cfg)
-    return [
-        update_page(cfg, r, titles=titles, template=template, dry_run=dry_run)
-        for r in results
-        if r.ok
-    ]
+    chosen = [r for r in results if r.ok]
+    owners: dict[Path, list[str]] = {}
+    for r in chosen:
+        owners.setdefault(page_path(cfg, r.set_id), []).append(r.set_id)
+    out: list[PageResult] = []
+    for r in chosen:
+        path = page_path(cfg, r.set_id)
+        if len(owners[path]) > 1:  # e.g. Leg-Soleus and leg-soleus: they would take turns
+            sets = " and ".join(owners[path])
+            message = f"{path}:1: sets {sets} have the same page; rename one"
+            out.append(PageResult(r.set_id, path, "failed", message=message))
+            continue
+        out.append(update_page(cfg, r, titles=titles, template=template, dry_run=dry_run))
+    return out
 
 
 def unified_diff(old: str, new: str, path: Path, *, created: bool = False) -> str:
     lines = difflib.unified_diff(
-        old.splitlines(keepends=True),
-        new.splitlines(keepends=True),
+        _lines(old),
+        _lines(new),
         fromfile="/dev/null" if created else str(path),
         tofile=str(path),
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as Jekyll and YAML see them: split at '\n' only (str.splitlines also
+    splits at form feeds and Unicode separators)."""
+    return re.findall(r"[^\n]*\n|[^\n]+", text)

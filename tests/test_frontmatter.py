@@ -8,7 +8,10 @@ blocks already existed, no byte outside them changed.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
@@ -393,7 +396,10 @@ def test_every_string_reads_back_identically(value: str, style: str | None) -> N
     assert yaml.safe_load(f"k: {text}\n") == {"k": value}
 
 
-@pytest.mark.parametrize("value", ["yes", "no", "on", "off", "null", "12:30", "010", "1e3", "y"])
+@pytest.mark.parametrize(
+    "value",
+    ["yes", "no", "on", "off", "null", "12:30", "010", "1e3", "y", "yEs", "nUll", "oFf", "N"],
+)
 def test_values_yaml_would_retype_are_never_plain(value: str) -> None:
     assert fm.emit_scalar(value, None)[0] in "'\""
 
@@ -422,6 +428,41 @@ def test_tricky_titles_in_a_page_read_back(value: str) -> None:
         assert values["gallery"][0]["caption"] == "The soleus muscle 1"
 
 
+RUBY = shutil.which("ruby")
+PSYCH = (
+    'require "date"; require "yaml"; require "json"; STDIN.set_encoding("UTF-8");'
+    " data = Psych.safe_load(STDIN.read, permitted_classes: [Date, Time], aliases: true);"
+    " STDOUT.write(JSON.generate(data))"
+)
+
+
+def psych(text: str) -> Any:
+    """``text`` read by Ruby's Psych exactly as Jekyll 4.3 (Debian) reads front matter."""
+    assert RUBY is not None
+    done = subprocess.run([RUBY, "-e", PSYCH], input=text.encode(), capture_output=True, check=True)
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(RUBY is None, reason="needs Ruby (Psych), the reader Jekyll uses")
+def test_psych_reads_every_written_string_back() -> None:
+    lines: list[str] = []
+    expected: dict[str, str] = {}
+    for i, value in enumerate(TRICKY):
+        for n, style in enumerate((None, "'", '"')):
+            lines.append(f"k{i}_{n}: {fm.emit_scalar(value, style)}")
+            expected[f"k{i}_{n}"] = value
+    assert psych("\n".join(lines) + "\n") == expected
+
+
+@pytest.mark.skipif(RUBY is None, reason="needs Ruby (Psych), the reader Jekyll uses")
+def test_psych_reads_rewritten_pages_as_pyyaml_does() -> None:
+    for title in ("yes", "1,000", "yEs", ":sym", "Ünïcödé \u2013 比目魚筋", 'it\'s "q" #1'):
+        for page in (SITE_PAGE, SITE_PAGE.replace("'", ""), "---\ntitle: x\n---\n"):
+            out = rewrite(page, specs(title, 4, width=812, thumbnail=True))
+            front = fm.split_page(out).front
+            assert psych(front) == yaml.safe_load(front)
+
+
 # -- malformed pages --------------------------------------------------------------
 
 
@@ -448,6 +489,18 @@ def test_malformed_front_matter_names_the_line(page: str, line: int, problem: st
     assert caught.value.line == line
     assert problem in caught.value.problem
     assert "\n" not in str(caught.value)
+
+
+def test_a_rewrite_that_would_not_read_back_as_intended_is_refused() -> None:
+    # duplicate keys: YAML keeps the last, so removing it would bring the first back
+    page = SITE_PAGE.replace(
+        "    title: 'The soleus muscle - orientation 2'\n",
+        "    title: 'The soleus muscle - orientation 2'\n    width: 5\n    width: 6\n",
+    )
+    with pytest.raises(FrontMatterError) as caught:
+        fm.update(fm.parse(page), specs("The soleus muscle"))
+    assert "cannot rewrite 'gallery' safely" in caught.value.problem
+    assert caught.value.line == SITE_PAGE.split("\n").index("gallery:") + 1
 
 
 def test_split_keeps_every_byte() -> None:

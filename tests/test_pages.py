@@ -186,6 +186,7 @@ MALFORMED = {
     "Leg-B": ("---\ntitle: x\ngallery:\n\t- image_url: a\n---\n", 4, "tab used for indentation"),
     "Leg-C": ("---\ntitle: 'x\n---\nbody\n", 3, "invalid YAML"),
     "Leg-D": ("---\n- a\n- b\n---\n", 2, "must be a block mapping of keys, not a list"),
+    "Leg-E": ("---\ntitle: x\n\xe9\n---\n", 3, "not UTF-8 text"),  # Latin-1 bytes
 }
 
 
@@ -194,7 +195,7 @@ def test_malformed_pages_fail_alone_with_file_and_line(tmp_path: Path) -> None:
     pages.mkdir()
     for set_id, (text, _, _) in MALFORMED.items():
         write_set(tmp_path / "raw", set_id, size=SMALL)
-        (pages / f"muscle_{set_id.lower()}.md").write_text(text, encoding="utf-8")
+        (pages / f"muscle_{set_id.lower()}.md").write_bytes(text.encode("latin-1"))
     write_set(tmp_path / "raw", "Leg-Good", size=SMALL)
     before = snapshot(pages)
     result = cli(write_config(tmp_path), "pages")
@@ -213,7 +214,7 @@ def test_malformed_pages_fail_alone_with_file_and_line(tmp_path: Path) -> None:
     assert front(pages / "muscle_leg-good.md")["gallery"] == expected_gallery(
         "Leg-Good", "Leg - Good"
     )
-    assert "pages: 1 created, 0 updated, 0 unchanged, 4 failed" in result.output
+    assert "pages: 1 created, 0 updated, 0 unchanged, 5 failed" in result.output
 
 
 def test_a_failed_set_leaves_its_page_alone(tmp_path: Path) -> None:
@@ -225,12 +226,25 @@ def test_a_failed_set_leaves_its_page_alone(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "pages").iterdir()] == ["muscle_leg.md"]
 
 
+def test_sets_sharing_a_page_fail_instead_of_taking_turns(tmp_path: Path) -> None:
+    write_set(tmp_path / "raw", "Leg-Soleus", size=SMALL)
+    write_set(tmp_path / "raw", "leg-soleus", size=SMALL)
+    write_set(tmp_path / "raw", "Leg", size=SMALL)
+    result = cli(write_config(tmp_path), "pages")
+    assert result.exit_code == 1
+    page = tmp_path / "pages" / "muscle_leg-soleus.md"
+    assert f"{page}:1: sets Leg-Soleus and leg-soleus have the same page" in result.output
+    assert [p.name for p in (tmp_path / "pages").iterdir()] == ["muscle_leg.md"]
+
+
 def test_pages_without_a_pages_folder_is_a_usage_error(tmp_path: Path) -> None:
     config = write_config(tmp_path, paths={"pages": None})
     result = cli(config, "pages")
     assert result.exit_code == 2
     assert "paths.pages: not set" in result.output
-    assert cli(config, "pages", "No-Such-Set").exit_code == 2
+    unknown = cli(write_config(tmp_path), "pages", "No-Such-Set")
+    assert unknown.exit_code == 2
+    assert "unknown set id(s): No-Such-Set" in unknown.output
 
 
 TRICKY_TITLE = "yes: no #1 'q' \"dq\" – 12:30"  # noqa: RUF001
