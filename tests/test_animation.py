@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pipeline.cli import main
+from pipeline.config import config_from_dict
 from pipeline.errors import ConfigError
 from pipeline.runner import run
 from pipeline.video import ffmpeg_exe
@@ -83,22 +84,42 @@ def decode_rgba(path: Path, decoder: str) -> np.ndarray:
     return np.frombuffer(done.stdout, np.uint8).reshape(-1, height, width, 4).astype(np.int16)
 
 
-@pytest.fixture
-def built(raw: Path, out: Path, make_config: MakeConfig) -> Path:
-    write_set(raw, SET)
-    report = run(make_config(animation=animation(duration_ms=80, background="#204080")))
+@pytest.fixture(scope="module")
+def built_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One build of a transparent set, shared by the tests that only read it."""
+    root = tmp_path_factory.mktemp("animated")
+    write_set(root / "raw", SET)
+    cfg = config_from_dict(
+        {
+            "paths": {"raw": "raw", "output": "out"},
+            "build": {"jobs": 1},
+            "animation": animation(duration_ms=80, background="#204080"),
+        },
+        root,
+    )
+    report = run(cfg)
     assert report.ok, [r.error or r.defects for r in report.results]
-    return out / "muscles" / "gif"
+    return root
 
 
-def test_gif_plays_every_orientation_in_order_forever(built: Path, out: Path) -> None:
+@pytest.fixture
+def built(built_root: Path) -> Path:
+    return built_root / "out" / "muscles" / "gif"
+
+
+@pytest.fixture
+def built_out(built_root: Path) -> Path:
+    return built_root / "out"
+
+
+def test_gif_plays_every_orientation_in_order_forever(built: Path, built_out: Path) -> None:
     frames, durations, loop = gif_frames(built / f"{SET}.gif")
     assert len(frames) == 16
     assert durations == [80] * 16
     assert loop == 0  # NETSCAPE loop count 0: forever
     height, width = frames[0].shape[:2]
     assert width == WIDTH and width % 2 == 0 and height % 2 == 0
-    sources = gallery_frames(out, (width, height))
+    sources = gallery_frames(built_out, (width, height))
     for i, frame in enumerate(frames):
         shown = over(frame, (32, 64, 128))
         errors = [np.abs(shown - over(src, (32, 64, 128))).mean() for src in sources]
@@ -106,10 +127,12 @@ def test_gif_plays_every_orientation_in_order_forever(built: Path, out: Path) ->
         assert errors[i] < 4
 
 
-def test_gif_background_stays_transparent_and_edges_have_no_halo(built: Path, out: Path) -> None:
+def test_gif_background_stays_transparent_and_edges_have_no_halo(
+    built: Path, built_out: Path
+) -> None:
     frames, _, _ = gif_frames(built / f"{SET}.gif")
     height, width = frames[0].shape[:2]
-    sources = gallery_frames(out, (width, height))
+    sources = gallery_frames(built_out, (width, height))
     matte = (32, 64, 128)
     edges = 0
     for frame, src in zip(frames, sources, strict=True):
