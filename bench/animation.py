@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import shutil
 import statistics
 import subprocess
@@ -40,10 +41,9 @@ from PIL import Image
 
 from pipeline.config import AnimationConfig, Config, load_config, parse_colour
 from pipeline.crop import shared_crop
-from pipeline.encode import resize
 from pipeline.frames import decode
 from pipeline.gif import GifSettings, encode_gif
-from pipeline.stages.animation import animation_size
+from pipeline.stages.animation import animation_size, fit_frame
 from pipeline.video import (
     Mp4Settings,
     WebmSettings,
@@ -149,7 +149,7 @@ def prepare(raw: Path, set_id: str, cfg: Config, anim: AnimationConfig, tmp: Pat
     boxes = [f.info.bbox for f in decoded if f.info.bbox is not None]
     box = shared_crop(boxes, first.width, first.height, cfg.crop)
     size = animation_size(box[2] - box[0], box[3] - box[1], anim)
-    frames = [np.asarray(resize(f.image.crop(box), size).convert("RGBA")) for f in decoded]
+    frames = [np.asarray(fit_frame(f.image.crop(box), size)) for f in decoded]
     background = parse_colour(anim.background) or (255, 255, 255)
     folder, flat = tmp / "frames", tmp / "flat"
     folder.mkdir(parents=True)
@@ -330,7 +330,6 @@ def decode_video(path: Path) -> list[np.ndarray]:
 
 
 def _dimensions(text: str) -> tuple[int, int]:
-    import re
 
     match = re.search(r"Video: .*?, (\d+)x(\d+)", text)
     if match is None:

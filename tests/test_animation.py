@@ -16,9 +16,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pipeline.cli import main
-from pipeline.config import config_from_dict
+from pipeline.config import AnimationConfig, config_from_dict
 from pipeline.errors import ConfigError
 from pipeline.runner import run
+from pipeline.stages.animation import animation_size, fit_frame
 from pipeline.video import ffmpeg_exe
 from tests.conftest import MakeConfig, write_set
 
@@ -281,3 +282,13 @@ def test_bad_animation_settings_are_all_reported(make_config: MakeConfig) -> Non
         assert f"animation.{key}" in message
     with pytest.raises(ConfigError, match=r"animation\.mp4_preset"):
         make_config(animation={"mp4_preset": "fastest"})
+
+
+def test_size_is_even_never_upscaled_and_odd_frames_are_trimmed_not_resampled() -> None:
+    cfg = AnimationConfig(width=800)
+    assert animation_size(65, 41, cfg) == (64, 40)
+    assert animation_size(1601, 1201, cfg) == (800, 600)
+    rng = np.random.default_rng(1)
+    image = Image.fromarray(rng.integers(0, 256, (41, 65, 4), dtype=np.uint8), "RGBA")
+    fitted = fit_frame(image, (64, 40))
+    assert np.array_equal(np.asarray(fitted), np.asarray(image)[:40, :64])

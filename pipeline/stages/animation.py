@@ -152,8 +152,7 @@ def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> 
         write_bytes_atomic(dest, data)
         return _written(spec, fmt, len(data))
     frames = [
-        np.asarray(resize(pixels.frames[k], (spec.width, spec.height)).convert("RGBA"))
-        for k in spec.frames
+        np.asarray(fit_frame(pixels.frames[k], (spec.width, spec.height))) for k in spec.frames
     ]
     if spec.kind == "gif":
         settings = GifSettings(
@@ -184,6 +183,15 @@ def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> 
             raise ValueError(f"unknown animation output {spec.kind}")
         size = tmp.stat().st_size
     return _written(spec, fmt, size)
+
+
+def fit_frame(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Resize to ``size``; when only rounding to even numbers shrank it, trim the
+    last row or column instead (it is crop margin), so no pixel is resampled."""
+    width, height = image.size
+    if 0 <= width - size[0] <= 1 and 0 <= height - size[1] <= 1:
+        return image.crop((0, 0, *size)).convert("RGBA")
+    return resize(image, size).convert("RGBA")
 
 
 def _written(spec: OutputSpec, fmt: str, size: int) -> Written:
