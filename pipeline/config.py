@@ -116,7 +116,7 @@ class AnimationConfig:
     duration_ms: int = 100
     background: str = "#ffffff"
     gif_colors: int = 256
-    gif_quality: int = 90
+    gif_quality: int = 93
     gif_dithering: float = 1.0
     gif_transparent_tolerance: int = 3
     gif_speed: int = 3

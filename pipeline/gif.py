@@ -43,7 +43,7 @@ class GifSettings:
     transparent_tolerance: int = 3
     dithering: float = 1.0
     max_colors: int = 256
-    quality: int = 90
+    quality: int = 93
     speed: int = 3
 
 
