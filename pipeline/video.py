@@ -30,7 +30,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from pipeline.errors import OutputError
+from pipeline.errors import OutputError, PipelineError
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,12 @@ class Mp4Settings:
 
 def ffmpeg_exe() -> str:
     """The bundled ffmpeg binary (imageio-ffmpeg), or ``IMAGEIO_FFMPEG_EXE``."""
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
+    try:
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except RuntimeError as exc:
+        raise PipelineError(
+            "ffmpeg: not found (reinstall imageio-ffmpeg, or set IMAGEIO_FFMPEG_EXE)"
+        ) from exc
 
 
 def ffmpeg_version() -> str:

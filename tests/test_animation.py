@@ -242,6 +242,20 @@ def test_optional_webp_and_sprite_sheet(raw: Path, out: Path, make_config: MakeC
         assert np.abs(over(got, (255, 255, 255)) - over(src, (255, 255, 255))).mean() < 3
 
 
+def test_a_missing_ffmpeg_fails_the_set_with_a_message_and_no_partial_file(
+    raw: Path, out: Path, make_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_set(raw, SET)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(raw / "no-such-ffmpeg"))
+    report = run(make_config(animation=animation()), stages=["animate"])
+    (result,) = report.results
+    assert result.status == "failed"
+    assert result.error is not None and "cannot run ffmpeg" in result.error
+    assert "\n" not in result.error
+    folder = out / "muscles" / "gif"
+    assert sorted(p.name for p in folder.iterdir()) == [f"{SET}.gif"]  # no .webm, no temp file
+
+
 def test_rerun_is_up_to_date_and_a_duration_change_rebuilds_only_animations(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
