@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CLI := $(BIN)/muscle-assets
 M ?=
 
-.PHONY: run build muscle check list test lint format bench clean distclean sample
+.PHONY: run build muscle check list test lint format bench clean distclean sample bench-animation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,16 @@ format: $(STAMP)
 
 sample: $(STAMP)  ## regenerate raw/ from the renderer
 	$(BIN)/python scripts/render_sample.py --out raw
+
+GIFSKI := bench/.tools/node_modules/gifski/bin/debian/gifski
+
+# Our GIF/WebM/MP4 against gifski 1.7.1 (npm, installed here into bench/.tools),
+# ImageMagick + gifsicle (apt-get install imagemagick gifsicle) and ffmpeg; a tool
+# that is not installed is reported as missing. The corpus renders once (slow).
+bench-animation: $(STAMP)
+	@test -x $(GIFSKI) || npm install --prefix bench/.tools gifski@1.7.1 >/dev/null 2>&1 \
+		|| echo "could not install gifski with npm: it will be reported as missing" >&2
+	$(BIN)/python -m bench.animation $(BENCH_ARGS)
 
 clean:  ## remove generated outputs
 	rm -rf output

@@ -218,6 +218,11 @@ _stage_command(
     ("variants",),
     "Make the full-size gallery PNGs and WebP/AVIF variants for the named sets.",
 )
+_stage_command(
+    "animate",
+    ("animate",),
+    "Make the rotating image (<SetId>.gif, .webm, .mp4) for the named sets.",
+)
 
 
 @main.command("pages")

@@ -103,6 +103,50 @@ class VariantsConfig:
 
 
 @dataclass(frozen=True)
+class AnimationConfig:
+    """The rotating image: ``<SetId>.gif``, ``.webm`` and ``.mp4`` (and optional extras).
+
+    ``width`` suits a page column of about 800 px; frames are never upscaled, and
+    videos need even dimensions, so the size is rounded down to even numbers.
+    ``background`` is the page colour: GIF edges are blended onto it and the MP4
+    (which has no alpha) is composited onto it.
+    """
+
+    width: int = 800
+    duration_ms: int = 100
+    background: str = "#ffffff"
+    gif_colors: int = 256
+    gif_quality: int = 93
+    gif_dithering: float = 1.0
+    gif_transparent_tolerance: int = 3
+    gif_speed: int = 3
+    webm_crf: int = 32
+    webm_cpu_used: int = 0
+    mp4_crf: int = 23
+    mp4_preset: Literal[
+        "ultrafast",
+        "superfast",
+        "veryfast",
+        "faster",
+        "fast",
+        "medium",
+        "slow",
+        "slower",
+        "veryslow",
+        "placebo",
+    ] = "veryslow"
+    mp4_tune: Literal["animation", "film", "grain", "stillimage", "none"] = "animation"
+    webp: bool = False
+    webp_quality: int = 80
+    webp_method: int = 4
+    sprite: bool = False
+    sprite_width: int = 320
+    sprite_columns: int = 4
+    sprite_format: Literal["webp", "png"] = "webp"
+    sprite_quality: int = 80
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     """Scheduling; ``jobs`` of ``None`` means one worker per core.
 
@@ -150,6 +194,7 @@ class Config:
     png: PngConfig = field(default_factory=PngConfig)
     thumbs: ThumbsConfig = field(default_factory=ThumbsConfig)
     variants: VariantsConfig = field(default_factory=VariantsConfig)
+    animation: AnimationConfig = field(default_factory=AnimationConfig)
     build: BuildConfig = field(default_factory=BuildConfig)
     pages: PagesConfig = field(default_factory=PagesConfig)
 
@@ -158,7 +203,9 @@ class Config:
         return self.build.jobs or os.cpu_count() or 1
 
 
-Section = Literal["paths", "frames", "crop", "png", "thumbs", "variants", "build", "pages"]
+Section = Literal[
+    "paths", "frames", "crop", "png", "thumbs", "variants", "animation", "build", "pages"
+]
 
 
 def load_config(path: Path | str | None = None, **overrides: Any) -> Config:
@@ -418,6 +465,7 @@ def _semantic_problems(config: Config) -> list[str]:
         problems.append("variants.avif_speed: must be 0..10")
     if any(w < 1 for w in v.widths):
         problems.append("variants.widths: every width must be positive")
+    problems.extend(_animation_problems(config.animation))
     if config.build.jobs is not None and config.build.jobs < 1:
         problems.append("build.jobs: must be at least 1")
     problems.extend(_pages_problems(config))
@@ -451,6 +499,46 @@ def _pages_problems(config: Config) -> list[str]:
         problems.append("pages.webp: needs variants.webp (no .webp files are made)")
     if pg.avif and not config.variants.avif:
         problems.append("pages.avif: needs variants.avif (no .avif files are made)")
+    return problems
+
+
+def _animation_problems(a: AnimationConfig) -> list[str]:
+    problems: list[str] = []
+    if a.width < 2:
+        problems.append("animation.width: must be at least 2")
+    if not 20 <= a.duration_ms <= 65_000:
+        # Browsers play GIF delays under 20 ms at 100 ms; GIF stores 1/100 s up to 655 s.
+        problems.append("animation.duration_ms: must be 20..65000")
+    if not _is_colour(a.background):
+        problems.append(
+            f"animation.background: expected a colour like '#ffffff', got {a.background!r}"
+        )
+    if not 2 <= a.gif_colors <= 256:
+        problems.append("animation.gif_colors: must be 2..256")
+    if not 0 <= a.gif_quality <= 100:
+        problems.append("animation.gif_quality: must be 0..100")
+    if not 0 <= a.gif_dithering <= 1:
+        problems.append("animation.gif_dithering: must be 0..1")
+    if not 0 <= a.gif_transparent_tolerance <= 255:
+        problems.append("animation.gif_transparent_tolerance: must be 0..255")
+    if not 1 <= a.gif_speed <= 10:
+        problems.append("animation.gif_speed: must be 1..10")
+    if not 0 <= a.webm_crf <= 63:
+        problems.append("animation.webm_crf: must be 0..63")
+    if not 0 <= a.webm_cpu_used <= 5:
+        problems.append("animation.webm_cpu_used: must be 0..5")
+    if not 0 <= a.mp4_crf <= 51:
+        problems.append("animation.mp4_crf: must be 0..51")
+    if not 0 <= a.webp_quality <= 100:
+        problems.append("animation.webp_quality: must be 0..100")
+    if not 0 <= a.webp_method <= 6:
+        problems.append("animation.webp_method: must be 0..6")
+    if a.sprite_width < 1:
+        problems.append("animation.sprite_width: must be positive")
+    if a.sprite_columns < 1:
+        problems.append("animation.sprite_columns: must be positive")
+    if not 0 <= a.sprite_quality <= 100:
+        problems.append("animation.sprite_quality: must be 0..100")
     return problems
 
 

@@ -43,6 +43,6 @@ class Stage(Protocol):
 
 def all_stages() -> dict[str, Stage]:
     """Stages in build order, by CLI name."""
-    from pipeline.stages import thumbnails, variants
+    from pipeline.stages import animation, thumbnails, variants
 
-    return {"thumbs": thumbnails, "variants": variants}
+    return {"thumbs": thumbnails, "variants": variants, "animate": animation}

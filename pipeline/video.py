@@ -1,0 +1,167 @@
+"""WebM (VP9 with alpha) and MP4 (H.264) through the ffmpeg that imageio-ffmpeg ships.
+
+Frames go to ffmpeg as raw RGBA on standard input, at a constant frame rate of
+``1000 / duration`` frames per second with timestamps passed through, so the video
+holds exactly one frame per orientation: the ``<video loop>`` seam shows no
+duplicated or dropped frame. ffmpeg runs from an argument list, never a shell.
+
+- WebM: ``yuva420p`` keeps the transparent background. Fully transparent pixels
+  are black: 4:2:0 shares chroma over 2x2 blocks, and black has neutral chroma,
+  so edges lose a little saturation but neither darken nor lighten (luma is full
+  resolution). Bleeding the object's colour outward instead was measured: 14 %
+  larger for +0.15 dB, and white (the matte) costs 8 dB on the edges.
+- ``-cpu-used 0`` (libvpx's slowest, best search) makes the WebM about 5 % smaller
+  and slightly better than the default ``1`` on these renders.
+- MP4: composited onto the background colour (H.264 has no alpha), ``yuv420p``
+  for every browser, even dimensions, and ``+faststart`` so playback starts before
+  the file has fully arrived. ``-preset veryslow -tune animation`` at CRF 23 is
+  15-20 % smaller than ffmpeg's defaults at the same CRF, and better (flat shaded
+  renders are what ``animation`` tuning is for).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+
+from pipeline.errors import OutputError, PipelineError
+
+
+@dataclass(frozen=True)
+class WebmSettings:
+    crf: int = 32
+    cpu_used: int = 0
+
+
+@dataclass(frozen=True)
+class Mp4Settings:
+    crf: int = 23
+    preset: str = "veryslow"
+    tune: str | None = "animation"
+
+
+def ffmpeg_exe() -> str:
+    """The bundled ffmpeg binary (imageio-ffmpeg), or ``IMAGEIO_FFMPEG_EXE``."""
+    try:
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
+    except RuntimeError as exc:
+        raise PipelineError(
+            "ffmpeg: not found (reinstall imageio-ffmpeg, or set IMAGEIO_FFMPEG_EXE)"
+        ) from exc
+
+
+def ffmpeg_version() -> str:
+    return str(imageio_ffmpeg.get_ffmpeg_version())
+
+
+def frame_rate(duration_ms: int) -> Fraction:
+    return Fraction(1000, duration_ms)
+
+
+def composite(rgba: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """``rgba`` over an opaque ``colour``, as RGB uint8."""
+    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+    blended = rgba[..., :3].astype(np.float32) * alpha + np.array(colour, np.float32) * (
+        1.0 - alpha
+    )
+    out: np.ndarray = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return out
+
+
+def clear_hidden(rgba: np.ndarray) -> np.ndarray:
+    """Zero the colour of fully transparent pixels, so what a source stored under
+    alpha 0 costs no bits (a flat area is nearly free)."""
+    hidden = rgba[..., 3] == 0
+    if not hidden.any():
+        return rgba
+    out = rgba.copy()
+    out[hidden] = 0
+    return out
+
+
+def encode_webm(
+    frames: Sequence[np.ndarray],
+    duration_ms: int,
+    has_alpha: bool,
+    settings: WebmSettings,
+    dest: Path,
+) -> None:
+    """VP9 in WebM: with alpha (``yuva420p``) for transparent sets, plain
+    ``yuv420p`` for opaque ones (an all-opaque alpha plane is wasted bytes)."""
+    if has_alpha:
+        data = b"".join(np.ascontiguousarray(clear_hidden(f)).tobytes() for f in frames)
+    else:
+        data = b"".join(np.ascontiguousarray(f).tobytes() for f in frames)
+    codec = [
+        "-c:v", "libvpx-vp9",
+        "-pix_fmt", "yuva420p" if has_alpha else "yuv420p",
+        "-crf", str(settings.crf),
+        "-b:v", "0",
+        "-deadline", "good",
+        "-cpu-used", str(settings.cpu_used),
+        "-row-mt", "1",
+        "-f", "webm",
+    ]  # fmt: skip
+    _run_ffmpeg(frames, "rgba", duration_ms, data, codec, dest)
+
+
+def encode_mp4(
+    frames: Sequence[np.ndarray],
+    duration_ms: int,
+    background: tuple[int, int, int],
+    settings: Mp4Settings,
+    dest: Path,
+) -> None:
+    """H.264 ``yuv420p`` in MP4, composited onto ``background``."""
+    data = b"".join(np.ascontiguousarray(composite(f, background)).tobytes() for f in frames)
+    codec = [
+        "-c:v", "libx264",
+        "-pix_fmt", "yuv420p",
+        "-crf", str(settings.crf),
+        "-preset", settings.preset,
+        *(["-tune", settings.tune] if settings.tune else []),
+        "-movflags", "+faststart",
+        "-f", "mp4",
+    ]  # fmt: skip
+    _run_ffmpeg(frames, "rgb24", duration_ms, data, codec, dest)
+
+
+def _run_ffmpeg(
+    frames: Sequence[np.ndarray],
+    pix_fmt: str,
+    duration_ms: int,
+    data: bytes,
+    codec: list[str],
+    dest: Path,
+) -> None:
+    height, width = frames[0].shape[:2]
+    if width % 2 or height % 2:
+        raise OutputError(dest, f"video frames must have even dimensions, got {width}x{height}")
+    rate = frame_rate(duration_ms)
+    args = [
+        ffmpeg_exe(),
+        "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{width}x{height}",
+        "-framerate", f"{rate.numerator}/{rate.denominator}",
+        "-i", "pipe:0",
+        "-an", "-map_metadata", "-1", "-fps_mode", "passthrough",
+        "-frames:v", str(len(frames)),
+        *codec,
+        "-threads", "1",
+        "-fflags", "+bitexact",
+        str(dest),
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(args, input=data, capture_output=True, check=False)
+    except OSError as exc:
+        raise OutputError(dest, f"cannot run ffmpeg ({args[0]}): {exc.strerror or exc}") from exc
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        detail = lines[-1] if lines else f"exit code {done.returncode}"
+        raise OutputError(dest, f"ffmpeg failed: {detail}")
