@@ -27,7 +27,7 @@ def test_build_then_list_then_noop(tmp_path: Path) -> None:
     write_set(tmp_path / "raw", "Leg-Soleus")
     code, out, _ = invoke("build", "--config", cfg)
     assert code == 0
-    assert out.strip().startswith("1 set(s) built, 0 up to date, 0 failed; 64 file(s) written")
+    assert out.strip().startswith("1 set(s) built, 0 up to date, 0 failed; 67 file(s) written")
     code, out, _ = invoke("list", "--config", cfg)
     assert code == 0 and "Leg-Soleus      16  up to date" in out
     code, out, _ = invoke("build", "--config", cfg)
@@ -92,7 +92,7 @@ def test_force_rewrites(tmp_path: Path) -> None:
     write_set(tmp_path / "raw", "Leg-Soleus")
     invoke("build", "--config", cfg)
     code, out, _ = invoke("build", "--force", "--config", cfg)
-    assert code == 0 and "64 file(s) written" in out
+    assert code == 0 and "67 file(s) written" in out
 
 
 def test_bad_config_exits_2_listing_problems(tmp_path: Path) -> None:
