@@ -201,12 +201,19 @@ def parse(page: str) -> FrontMatter:
         )
     assert isinstance(data, dict)
     fm.root, fm.data = root, data
-    for key_node, value_node in root.value:
-        if not isinstance(key_node, ScalarNode) or key_node.value not in MANAGED_KEYS:
-            continue
+    managed = [
+        (key_node, value_node)
+        for key_node, value_node in root.value
+        if isinstance(key_node, ScalarNode) and key_node.value in MANAGED_KEYS
+    ]
+    seen: set[str] = set()
+    for key_node, _ in managed:  # before any block: YAML keeps only the last copy's data
+        if key_node.value in seen:
+            line = fm.line_of(key_node.start_mark.index)
+            raise FrontMatterError(line, f"duplicate key {key_node.value!r}")
+        seen.add(key_node.value)
+    for key_node, value_node in managed:
         key = key_node.value
-        if key in fm.blocks:
-            raise FrontMatterError(fm.line_of(key_node.start_mark.index), f"duplicate key {key!r}")
         fm.blocks[key] = _block(fm, key, key_node, value_node, data.get(key))
     return fm
 

@@ -478,6 +478,11 @@ def test_psych_reads_rewritten_pages_as_pyyaml_does() -> None:
         ("---\ngallery: 'x'\n---\n", 2, "must be a list"),
         ("---\ngallery:\n  - just text\n---\n", 3, "must be a mapping"),
         ("---\nimages: []\nimages: []\n---\n", 3, "duplicate key 'images'"),
+        (
+            "---\nimages:\n  - image_id: a\ngallery:\nimages:\n  - image_id: b\n  - image_id: c\n---\n",
+            5,
+            "duplicate key 'images'",
+        ),
         ("---\nx: &a {image_url: u}\ngallery:\n  - *a\n---\n", 4, "aliases"),
         ("---\nplain text\n---\n", 2, "not a single value"),
         ("---\nbell: \x07\n---\n", 2, "invalid YAML"),

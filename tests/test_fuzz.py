@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.faultkit import (
     SIZE,
@@ -26,9 +28,11 @@ from tests.faultkit import (
     assemble_png,
     assert_built,
     assert_consistent,
+    cli,
     error_lines,
     make_corpus,
     png_chunks,
+    temp_files,
 )
 
 SEED = int(os.environ.get("MUSCLE_FUZZ_SEED", "20261124"))
@@ -157,3 +161,117 @@ def test_damaged_pngs_fail_cleanly(corpus: Corpus) -> None:
     print(f"fuzz: seed {SEED}, {runs} runs, {outcomes} ended in exit 1, {runs - outcomes} in 0")
     assert runs >= 5, "the budget allowed too few runs to mean anything"
     assert outcomes > 0, "no damage was ever detected: the mutations do nothing"
+
+
+# -- front matter ------------------------------------------------------------------------
+
+# Jekyll's own test for front matter (Jekyll::Document::YAML_FRONT_MATTER_REGEXP)
+JEKYLL_FRONT_MATTER = re.compile(r"\A(---\s*\n.*?\n?)^((---|\.\.\.)\s*$\n?)", re.M | re.S)
+
+PAGE_BODY = (
+    "\nThe fuzzed muscle. A body line with --- inside, and a rule below.\n\n---\n\n"
+    '{% include page-image im_id="fuzz" %}\n\n{% include gallery %}\n'
+)
+
+
+def _page(count: int) -> str:
+    """A page in the site's hand-written style (see CONTEXT.md), with human text."""
+    entries = "".join(
+        f"  - image_url: muscles/png/Fuzz-{k}.png\n"
+        f"    caption: 'Caption {k}, written by hand'\n"
+        f"    title: 'Fuzz muscle - orientation {k}'\n"
+        for k in range(1, count + 1)
+    )
+    return (
+        "---\n\nlayout: page\npermalink: /muscle/fuzz/\n\ntitle: 'Fuzz muscle'\n\n"
+        "images:\n  - image_id: 'fuzz'\n    image_name: 'muscles/gif/Fuzz.gif'\n"
+        "    image_title: 'Fuzz muscle'\n    image_alt: 'Fuzz muscle' \n\n"
+        f"gallery:\n{entries}\n---\n{PAGE_BODY}"
+    )
+
+
+def _edit_lines(rng: random.Random, text: str) -> str:
+    lines = text.split("\n")
+    # edits aim at the front matter: up to the closing fence, found from the body
+    # (an earlier edit may have changed or removed the fence itself)
+    head_end = next(i for i, line in enumerate(lines) if line.startswith("The fuzzed")) - 2
+    at = rng.randrange(1, head_end + 1)
+    choice = rng.randrange(9)
+    if choice == 0:
+        del lines[at]
+    elif choice == 1:
+        lines.insert(at, lines[rng.randrange(1, head_end)])
+    elif choice == 2:
+        lines[at] = "\t" + lines[at]
+    elif choice == 3:
+        lines[at] = " " * rng.randint(1, 5) + lines[at]
+    elif choice == 4:
+        lines.insert(at, rng.choice(["- x", ": x", "? k", "&a b", "*a", "!!str", "{", "[", "'"]))
+    elif choice == 5:
+        line = lines[at]
+        cut = rng.randrange(len(line) + 1)
+        lines[at] = line[:cut] + rng.choice("'\":#&*!|>%@`{}[],-? \u00e9\u2013") + line[cut:]
+    elif choice == 6:
+        lines[at] = lines[at].replace(": ", ":", 1)
+    elif choice == 7:
+        value = rng.choice(["yes", "no", "on", "12:30", "010", "1e3", "null", "#1", "~", "''"])
+        if ": " in lines[at]:
+            key = lines[at].split(": ", 1)[0]
+            lines[at] = f"{key}: {value}"
+    else:
+        lines[head_end] = rng.choice(["", "--", "---x", "...", " ---"])
+    return "\n".join(lines)
+
+
+def test_edited_front_matter_fails_cleanly_or_is_updated(corpus: Corpus) -> None:
+    """Random edits of a page's front matter: the pages step either updates it, with
+    the body untouched and the managed keys reading back as intended, or refuses it
+    with one ``<page>:<line>: <problem>`` line and leaves the file as it was."""
+    pages_dir = corpus.root / "pages"
+    pages_dir.mkdir()
+    corpus.configure(paths={"pages": str(pages_dir)})
+    assert corpus.build().exit_code == 0
+    page = pages_dir / "muscle_fuzz.md"
+    original = _page(corpus.count)
+    rng = random.Random(SEED)
+    deadline = time.monotonic() + BUDGET / 2
+    runs = refused = 0
+    while runs < MAX_RUNS and time.monotonic() < deadline:
+        runs += 1
+        text = original
+        for _ in range(rng.randint(1, 3)):
+            text = _edit_lines(rng, text)
+        if rng.random() < 0.2:
+            text = text.replace("\n", "\r\n")
+        page.write_text(text, encoding="utf-8", newline="")
+        before = page.read_bytes()
+
+        result = cli("pages", "Fuzz", "--config", str(corpus.config), "-j", "1", "-q")
+
+        where = f"seed {SEED}, run {runs}"
+        assert result.exit_code in (0, 1), f"{where}: {result.output}"
+        assert "Traceback" not in result.output, where
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert temp_files(pages_dir) == [], where
+        if result.exit_code == 1:
+            refused += 1
+            assert len(lines) == 1 and lines[0].startswith(f"{page}:"), f"{where}: {lines}"
+            assert page.read_bytes() == before, f"{where}: a refused page was changed"
+            continue
+        assert lines == [], f"{where}: {lines}"
+        after = page.read_bytes().decode("utf-8")
+        newline = "\r\n" if "\r\n" in text else "\n"
+        assert after.endswith(PAGE_BODY.replace("\n", newline)), f"{where}: body changed"
+        match = JEKYLL_FRONT_MATTER.match(after.replace("\r\n", "\n"))
+        assert match, f"{where}: Jekyll would not see front matter"
+        front = yaml.safe_load(match[1])
+        urls = [entry["image_url"] for entry in front["gallery"]]
+        assert urls == [f"muscles/png/Fuzz-{k}.png" for k in range(1, corpus.count + 1)], where
+        # an entry not naming our GIF is a person's other image: ours is added beside it
+        names = [e.get("image_name") for e in front["images"] if isinstance(e, dict)]
+        assert "muscles/gif/Fuzz.gif" in names, where
+        again = cli("pages", "Fuzz", "--config", str(corpus.config), "-j", "1", "-q")
+        assert again.exit_code == 0 and page.read_bytes().decode("utf-8") == after, where
+    print(f"front matter fuzz: seed {SEED}, {runs} runs, {refused} refused")
+    assert runs >= 5, "the budget allowed too few runs to mean anything"
+    assert 0 < refused < runs, "the edits never (or always) broke the page"
