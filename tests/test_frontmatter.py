@@ -479,7 +479,8 @@ def test_psych_reads_rewritten_pages_as_pyyaml_does() -> None:
         ("---\ngallery:\n  - just text\n---\n", 3, "must be a mapping"),
         ("---\nimages: []\nimages: []\n---\n", 3, "duplicate key 'images'"),
         (
-            "---\nimages:\n  - image_id: a\ngallery:\nimages:\n  - image_id: b\n  - image_id: c\n---\n",
+            "---\nimages:\n  - image_id: a\ngallery:\n"
+            "images:\n  - image_id: b\n  - image_id: c\n---\n",
             5,
             "duplicate key 'images'",
         ),
