@@ -11,7 +11,9 @@ from pipeline.runner import run
 from tests.conftest import MakeConfig, write_set
 
 
-def test_build_writes_every_output_in_site_naming(raw: Path, out: Path, make_config: MakeConfig) -> None:
+def test_build_writes_every_output_in_site_naming(
+    raw: Path, out: Path, make_config: MakeConfig
+) -> None:
     write_set(raw, "Leg-Soleus")
     report = run(make_config())
     assert report.ok and report.count("built") == 1
