@@ -106,8 +106,11 @@ class VariantsConfig:
 class BuildConfig:
     """Scheduling; ``jobs`` of ``None`` means one worker per core.
 
-    ``start_method`` picks how worker processes start (``None``: the platform's
-    default); outputs are the same under each.
+    ``start_method`` picks how worker processes start (``None``: ``forkserver``
+    where available, else the platform's default); outputs are the same under
+    each. ``fork`` hangs when the calling process has itself encoded PNGs before
+    (oxipng's thread pool does not survive a fork): use it only from a fresh
+    process, as the CLI is.
     """
 
     jobs: int | None = None
