@@ -77,7 +77,7 @@ class CropConfig:
 class PngConfig:
     """The full-size gallery PNG."""
 
-    optimize_level: int = 2
+    optimize_level: int = 1
 
 
 @dataclass(frozen=True)
