@@ -332,26 +332,30 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def quality(raw: Path, theirs: Path, ours: Path) -> dict[str, Any]:
     """PSNR (dB, composited on white) of each WebP against its source, measured on
-    the same pixels for both: our crop box, found by locating our lossless PNG in
-    the source."""
+    the same pixels for both: our crop box, recomputed with the pipeline's own
+    probe and crop functions."""
+    sys.path.insert(0, str(ROOT))
+    from pipeline.config import CropConfig, FramesConfig
+    from pipeline.crop import shared_crop
+    from pipeline.frames import decode
+
     ours_db, theirs_db = [], []
     png_dir = ours / "muscles" / "png"
-    for src in sorted(raw.glob("*-1.png")) + sorted(raw.glob("*-9.png")):
-        ours_webp = png_dir / f"{src.stem}.webp"
-        theirs_webp = theirs / f"{src.stem}.webp"
-        if not ours_webp.is_file() or not theirs_webp.is_file():
-            continue
-        with Image.open(src) as s, Image.open(png_dir / f"{src.stem}.png") as full:
-            source = on_white(s)
-            crop = on_white(full)
-        box = locate(source, crop)
-        if box is None:
-            continue
-        x, y = box
-        h, w = crop.shape[:2]
-        with Image.open(ours_webp) as o, Image.open(theirs_webp) as t:
-            ours_db.append(psnr(on_white(o), crop))
-            theirs_db.append(psnr(on_white(t)[y : y + h, x : x + w], crop))
+    for first in sorted(raw.glob("*-1.png")):
+        set_id = first.stem.rsplit("-", 1)[0]
+        frames = {k: decode(raw / f"{set_id}-{k}.png", k, FramesConfig()) for k in range(1, 17)}
+        boxes = [f.info.bbox for f in frames.values() if f.info.bbox is not None]
+        size = frames[1].image.size
+        left, top, right, bottom = shared_crop(boxes, *size, CropConfig())
+        for k in (1, 9):
+            ours_webp = png_dir / f"{set_id}-{k}.webp"
+            theirs_webp = theirs / f"{set_id}-{k}.webp"
+            if not ours_webp.is_file() or not theirs_webp.is_file():
+                continue
+            source = on_white(frames[k].image)[top:bottom, left:right]
+            with Image.open(ours_webp) as o, Image.open(theirs_webp) as t:
+                ours_db.append(psnr(on_white(o), source))
+                theirs_db.append(psnr(on_white(t)[top:bottom, left:right], source))
     if not ours_db:
         return {}
     return {
@@ -359,19 +363,6 @@ def quality(raw: Path, theirs: Path, ours: Path) -> dict[str, Any]:
         "webp_psnr_db_theirs": float(np.mean(theirs_db)),
         "frames_compared": len(ours_db),
     }
-
-
-def locate(source: np.ndarray, crop: np.ndarray) -> tuple[int, int] | None:
-    """Where ``crop`` sits in ``source`` (it is an exact crop of it)."""
-    h, w = crop.shape[:2]
-    rows = np.flatnonzero((source[:, :, 0] == crop[0, 0, 0]).any(axis=1))
-    for y in rows:
-        if y + h > source.shape[0]:
-            break
-        for x in np.flatnonzero(source[y, :, 0] == crop[0, 0, 0]):
-            if x + w <= source.shape[1] and np.array_equal(source[y : y + h, x : x + w], crop):
-                return int(x), int(y)
-    return None
 
 
 # -- touching a frame ------------------------------------------------------------------
