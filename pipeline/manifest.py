@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,18 +142,18 @@ class Manifest:
         self.dirty = True
 
     # -- outputs -------------------------------------------------------------
-    def output_current(self, relpath: str, fp: str, path: Path) -> bool:
+    def output_current(self, relpath: str, fp: str, path: Path | str) -> bool:
         """True when ``path`` is the file this manifest recorded for fingerprint ``fp``."""
         entry = self.outputs.get(relpath)
         if not entry or entry.get("fingerprint") != fp:
             return False
         try:
-            stat = path.stat()
+            stat = os.stat(path)  # noqa: PTH116 - str paths: no pathlib parsing per output
         except OSError:
             return False
         if entry["size"] == stat.st_size and entry["mtime_ns"] == stat.st_mtime_ns:
             return True
-        if entry["size"] != stat.st_size or file_sha256(path) != entry["sha256"]:
+        if entry["size"] != stat.st_size or file_sha256(Path(path)) != entry["sha256"]:
             return False
         entry["mtime_ns"] = stat.st_mtime_ns  # touched but identical: refresh fast path
         self.dirty = True

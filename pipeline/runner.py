@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import multiprocessing
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -226,10 +227,10 @@ def _probe_key(cfg: Config) -> str:
 
 
 def _source_key(cfg: Config, path: Path) -> str:
-    try:
-        return str(path.relative_to(cfg.paths.raw))
-    except ValueError:
-        return str(path)
+    # String prefix, not Path.relative_to: this runs for every frame of every set
+    # on a no-op build, where pathlib's parsing was a fifth of the time.
+    text, prefix = str(path), str(cfg.paths.raw) + os.sep
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
@@ -327,9 +328,7 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
             (spec, fp)
             for spec, fp in planned
             if job.force
-            or not ledger.output_current(
-                str(spec.relpath), fp, resolve_inside(out_root, spec.relpath)
-            )
+            or not ledger.output_current(str(spec.relpath), fp, _planned_path(out_root, spec))
         ]
         if job.dry_run or not stale:
             status: Status = "stale" if stale else "up-to-date"
@@ -424,6 +423,14 @@ def _unplanned(
         for relpath, entry in ledger.outputs_of(set_id).items()
         if relpath not in making and (everything or entry.get("written", {}).get("stage") in chosen)
     )
+
+
+def _planned_path(out_root: Path, spec: OutputSpec) -> str:
+    """Where a planned output is, for a read-only stat. Plans are built from
+    validated config (no ``..``, no absolute parts), and every write still goes
+    through :func:`resolve_inside`; resolving symlinks twice per output here made
+    two thirds of a no-op build's time."""
+    return os.path.join(out_root, spec.relpath)  # noqa: PTH118 - see above
 
 
 def _crop(frame: Frame, box: Box) -> Image.Image:
