@@ -143,12 +143,17 @@ def main() -> None:
         "--supersample", type=int, default=SUPERSAMPLE, help="rays per pixel side (edge quality)"
     )
     parser.add_argument("--jobs", type=int, default=1, help="sets rendered in parallel")
+    parser.add_argument(
+        "--keep-existing", action="store_true", help="skip sets whose 16 frames are there"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.sets:
         plan = [(f"{args.prefix}-M{i:03d}", i % 2 == 0, 100 + i) for i in range(args.sets)]
     else:
         plan = list(SAMPLE_SETS)
+    if args.keep_existing:
+        plan = [p for p in plan if not (args.out / f"{p[0]}-16.png").is_file()]
     with cf.ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = {
             pool.submit(
