@@ -396,7 +396,7 @@ def main() -> None:
     parser.add_argument("--output")
     parser.add_argument("--jobs", type=int, default=CORES)
     parser.add_argument("set_ids", nargs="*")
-    parser.add_argument("--sets", type=int, default=16, help="sets of 1000x1000 frames")
+    parser.add_argument("--sets", type=int, default=18, help="sets of 1000x1000 frames")
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--supersample", type=int, default=1)
     parser.add_argument("--noop-sets", type=int, default=230)
