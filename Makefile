@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CLI := $(BIN)/muscle-assets
 M ?=
 
-.PHONY: run build muscle check list test lint format bench clean distclean sample bench-animation
+.PHONY: run build muscle check list test lint format bench bench-build bench-tools bench-animation clean distclean sample
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,23 @@ format: $(STAMP)
 
 sample: $(STAMP)  ## regenerate raw/ from the renderer
 	$(BIN)/python scripts/render_sample.py --out raw
+
+bench: bench-build bench-animation  ## every benchmark (results in bench/results/)
+
+bench-build: $(STAMP) bench-tools  ## full/incremental/parallel build vs a reference recipe
+	$(BIN)/python bench/build.py
+
+# Reference tools for the benchmark, each optional: a tool that cannot be installed
+# is reported as "missing" by the benchmark. npm packages go into bench/.tools
+# (git-ignored); Debian packages only when running as root with apt-get.
+bench-tools:
+	-@test -d bench/.tools/node_modules/sharp -a -d bench/.tools/node_modules/gifski || \
+	  npm install --prefix bench/.tools --no-save --no-audit --no-fund sharp gifski >/dev/null 2>&1 || \
+	  echo "bench-tools: npm install of sharp/gifski failed; they will be reported missing"
+	-@command -v cwebp >/dev/null && command -v vipsthumbnail >/dev/null || \
+	  { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
+	    apt-get install -y --no-install-recommends webp libvips-tools >/dev/null 2>&1; } || \
+	  echo "bench-tools: cwebp/vips not installed; they will be reported missing"
 
 GIFSKI := bench/.tools/node_modules/gifski/bin/debian/gifski
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 from tqdm import tqdm
 
-from pipeline import __version__
+from pipeline import __version__, cleanup
 from pipeline import pages as pages_step
 from pipeline.config import DEFAULT_CONFIG, Config, load_config
 from pipeline.errors import ConfigError, PipelineError, UnknownSetError
@@ -199,11 +199,17 @@ def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> N
     @main.command(name, help=help_text)
     @click.argument("set_ids", nargs=-1, metavar="[SET]...")
     @click.option("--wait", is_flag=True, help="Wait for another build of the same output root.")
+    @click.option(
+        "--prune",
+        is_flag=True,
+        help="Also remove outputs of sets no longer in the raw folder, and outputs "
+        "the plan no longer makes (recorded in the manifest only).",
+    )
     @common_options
-    def command(opts: Options, set_ids: Sequence[str], wait: bool) -> None:
+    def command(opts: Options, set_ids: Sequence[str], wait: bool, prune: bool) -> None:
         cfg = opts.load()
         with _writer(cfg, opts, wait):
-            report = _run_with_progress(cfg, set_ids, stages, opts)
+            report = _run_with_progress(cfg, set_ids, stages, opts, prune=prune)
             pages_ok = True
             if stages is None and pages_step.enabled(cfg):
                 pages_ok = _update_pages(cfg, report, opts)
@@ -275,8 +281,31 @@ def _writer(cfg: Config, opts: Options, wait: bool) -> contextlib.AbstractContex
     return exclusive_build(cfg, wait=wait, on_wait=None if quiet else _echo_err)
 
 
+@main.command()
+@click.option("--wait", is_flag=True, help="Wait for another build of the same output root.")
+@common_options
+def clean(opts: Options, wait: bool) -> None:
+    """Remove every output the manifest records, then the manifest; nothing else."""
+    cfg = opts.load()
+    out_root = cfg.paths.output_root
+    with _writer(cfg, opts, wait):
+        report = cleanup.clean(out_root, dry_run=opts.dry_run)
+    verb = "would remove" if opts.dry_run else "removed"
+    if opts.verbosity >= 1 or opts.dry_run:
+        for relpath in report.removed:
+            click.echo(f"{verb} {out_root / relpath}")
+    if opts.verbosity >= 0:
+        manifest = " and the manifest" if report.manifest_removed else ""
+        click.echo(f"{verb} {len(report.removed)} file(s){manifest} from {out_root}")
+
+
 def _run_with_progress(
-    cfg: Config, set_ids: Sequence[str], stages: Sequence[str] | None, opts: Options
+    cfg: Config,
+    set_ids: Sequence[str],
+    stages: Sequence[str] | None,
+    opts: Options,
+    *,
+    prune: bool = False,
 ) -> BuildReport:
     bar: tqdm[Any] | None = None
     # no bar in logs: unattended builds get only result lines on stderr
@@ -311,6 +340,7 @@ def _run_with_progress(
             force=opts.force,
             dry_run=opts.dry_run,
             jobs=cfg.jobs,
+            prune=prune,
             on_result=on_result,
             on_plan=on_plan,
         )
@@ -327,6 +357,10 @@ def _run_with_progress(
         for result in report.results:
             for spec in result.stale:
                 click.echo(f"would write {spec.relpath} ({spec.width}x{spec.height})")
+    if opts.verbosity >= 1 or opts.dry_run:
+        verb = "would remove" if opts.dry_run else "removed"
+        for relpath in report.removed:
+            click.echo(f"{verb} {relpath}")
     if opts.verbosity >= 0:
         click.echo(_summary(report, opts.dry_run))
     return report
@@ -354,9 +388,10 @@ def _summary(report: BuildReport, dry_run: bool) -> str:
             f"{report.count('up-to-date')} up to date, {len(report.failed)} failed; "
             f"{stale} file(s) would be written"
         )
+    pruned = f", {len(report.removed)} pruned" if report.removed else ""
     return (
         f"{report.count('built')} set(s) built, {report.count('up-to-date')} up to date, "
-        f"{len(report.failed)} failed; {report.files_written} file(s) written, "
+        f"{len(report.failed)} failed; {report.files_written} file(s) written{pruned}, "
         f"{_size(report.bytes_written)} in {report.seconds:.1f} s"
     )
 

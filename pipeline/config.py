@@ -77,7 +77,7 @@ class CropConfig:
 class PngConfig:
     """The full-size gallery PNG."""
 
-    optimize_level: int = 2
+    optimize_level: int = 1
 
 
 @dataclass(frozen=True)
@@ -150,9 +150,11 @@ class AnimationConfig:
 class BuildConfig:
     """Scheduling; ``jobs`` of ``None`` means one worker per core.
 
-    ``start_method`` picks how worker processes start (``None``: spawn, because
-    fork copies the native thread pools of oxipng and the codecs, whose locks can
-    hang a forked child); outputs are the same under each.
+    ``start_method`` picks how worker processes start (``None``: ``forkserver``
+    where available, else the platform's default); outputs are the same under
+    each. ``fork`` hangs when the calling process has itself encoded PNGs before
+    (oxipng's thread pool does not survive a fork): use it only from a fresh
+    process, as the CLI is.
     """
 
     jobs: int | None = None

@@ -10,10 +10,10 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageChops, UnidentifiedImageError
 
 from pipeline.config import FramesConfig, parse_colour
 from pipeline.errors import FrameError
@@ -152,27 +152,40 @@ def _normalise(image: Image.Image) -> tuple[Image.Image, bool]:
 
 def measure(image: Image.Image, has_alpha: bool, cfg: FramesConfig) -> FrameInfo:
     """Where the visible pixels are: alpha > 0 when the frame uses transparency,
-    otherwise pixels that differ from the configured background colour."""
-    pixels = np.asarray(image)
-    flat = bool((pixels == pixels[0, 0]).all())
-    alpha = pixels[..., 3]
-    if has_alpha and alpha.min() < 255:
-        mask = alpha > 0
+    otherwise pixels that differ from the configured background colour.
+
+    Pillow's C code does the work (``getextrema``, ``getbbox``, a lookup table
+    over the difference to the background): on 1000x1000 frames the numpy version
+    of the same tests cost twice the PNG decode itself.
+    """
+    width, height = image.size
+    alpha = image.getchannel("A")
+    low, high = cast(tuple[int, int], alpha.getextrema())
+    if has_alpha and low < 255:
+        bbox = _box(alpha.getbbox())
     else:
-        background = np.array(parse_colour(cfg.background) or (255, 255, 255), dtype=np.int16)
-        diff = np.abs(pixels[..., :3].astype(np.int16) - background).max(axis=2)
-        mask = diff > cfg.background_tolerance
-    bbox = mask_bbox(mask)
-    height, width = alpha.shape
-    transparent = bool(has_alpha and alpha.max() == 0)
+        colour = parse_colour(cfg.background) or (255, 255, 255)
+        rgb = image.convert("RGB")
+        diff = ImageChops.difference(rgb, Image.new("RGB", image.size, colour))
+        threshold = [255 if v > cfg.background_tolerance else 0 for v in range(256)]
+        bbox = _box(diff.point(threshold * 3).getbbox())
+    # A frame that is one colour shows nothing or everything: only then compare pixels.
+    flat = False
+    if bbox is None or bbox == (0, 0, width, height):
+        bands = cast(tuple[tuple[int, int], ...], image.getextrema())
+        flat = all(lo == hi for lo, hi in bands)
     return FrameInfo(
         width=width,
         height=height,
         has_alpha=has_alpha,
         bbox=bbox,
         flat=flat,
-        transparent=transparent,
+        transparent=bool(has_alpha and high == 0),
     )
+
+
+def _box(box: tuple[int, int, int, int] | None) -> Box | None:
+    return None if box is None else (box[0], box[1], box[2], box[3])
 
 
 def mask_bbox(mask: np.ndarray) -> Box | None:

@@ -11,17 +11,20 @@ are in memory at any time.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
+import os
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from PIL import Image
 
 from pipeline import check as checks
+from pipeline import cleanup
 from pipeline.config import Config
 from pipeline.crop import shared_crop
 from pipeline.errors import FrameError, PipelineError, UnknownSetError
@@ -60,6 +63,11 @@ class SetResult:
     outputs: list[Written] = field(default_factory=list)  # every current output
     slice: Manifest = field(default_factory=Manifest)
     seconds: float = 0.0
+    # Seconds per step ("hash", "decode", "crop", then one per stage), for reports
+    # and the benchmark.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    # Recorded outputs of this set that the plan no longer makes (``--prune``).
+    unplanned: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -70,6 +78,7 @@ class SetResult:
 class BuildReport:
     results: list[SetResult]
     seconds: float
+    removed: list[str] = field(default_factory=list)  # pruned outputs (relpaths)
 
     @property
     def failed(self) -> list[SetResult]:
@@ -117,11 +126,16 @@ def run(
     force: bool = False,
     dry_run: bool = False,
     jobs: int | None = None,
+    prune: bool = False,
     on_result: ProgressHook | None = None,
     on_plan: Callable[[int], None] | None = None,
 ) -> BuildReport:
     """Build (or with ``dry_run``, plan) the named sets; the manifest is saved as
-    sets finish, so an interrupted build keeps what it completed."""
+    sets finish (at most every 2 s, and always on the way out, interrupted or
+    not), so an interrupted build keeps what it completed.
+
+    With ``prune``, outputs recorded for sets no longer in the raw folder, and
+    outputs of the built sets that the plan no longer makes, are removed."""
     started = time.perf_counter()
     chosen = tuple(stages) if stages is not None else tuple(all_stages())
     unknown_stages = [s for s in chosen if s not in all_stages()]
@@ -138,8 +152,9 @@ def run(
         if on_result:
             on_result(result)
 
+    by_set = manifest.outputs_by_set()
     for source in sources:
-        job = SetJob(source, cfg, chosen, force, dry_run, _slice(manifest, cfg, source))
+        job = SetJob(source, cfg, chosen, force, dry_run, _slice(manifest, cfg, source, by_set))
         quick = process_set(job, may_decode=False)
         if quick is None:
             pending.append(job)
@@ -151,34 +166,71 @@ def run(
         on_plan(len(pending))
     workers = max(1, min(jobs or cfg.jobs, len(pending)))
     last_save = time.monotonic()
-    for result in _execute(pending, workers):
+    try:
+        for result in _execute(pending, workers):
+            if not dry_run:
+                manifest.merge(result.slice)
+                if time.monotonic() - last_save > 2.0:
+                    _save(manifest, out_root)
+                    last_save = time.monotonic()
+            finish(result)
+    finally:
         if not dry_run:
-            manifest.merge(result.slice)
-            if time.monotonic() - last_save > 2.0:
-                _save(manifest, out_root)
-                last_save = time.monotonic()
-        finish(result)
-    if not dry_run and (pending or results):
-        _save(manifest, out_root)
+            _save(manifest, out_root)
+    removed = _prune(manifest, cfg, results, dry_run) if prune else []
     order = {s.set_id: i for i, s in enumerate(sources)}
     results.sort(key=lambda r: order[r.set_id])
-    return BuildReport(results, time.perf_counter() - started)
+    return BuildReport(results, time.perf_counter() - started, removed)
+
+
+def _prune(manifest: Manifest, cfg: Config, results: list[SetResult], dry_run: bool) -> list[str]:
+    """Outputs of vanished sets, and unplanned outputs of sets that planned cleanly."""
+    everything = find_sets(cfg)
+    existing = {s.set_id for s in everything}
+    doomed = [r for result in results if result.ok for r in result.unplanned]
+    doomed += [
+        relpath
+        for relpath, entry in manifest.outputs.items()
+        if str(entry.get("set")) not in existing
+    ]
+    out_root = cfg.paths.output_root
+    removed = cleanup.prune(manifest, out_root, doomed, dry_run=dry_run)
+    if not dry_run:
+        keys = [_source_key(cfg, p) for s in everything for p in s.frames.values()]
+        manifest.forget_sources_except(keys)
+        _save(manifest, out_root)
+    return removed
 
 
 def _save(manifest: Manifest, out_root: Path) -> None:
+    """Write the manifest if anything changed (a no-op build leaves it alone)."""
+    if not manifest.dirty:
+        return
     out_root.mkdir(parents=True, exist_ok=True)
     manifest.save(out_root)
 
 
-def _slice(manifest: Manifest, cfg: Config, source: SourceSet) -> Manifest:
-    return manifest.slice_for(source.set_id, (_source_key(cfg, p) for p in source.frames.values()))
+def _slice(
+    manifest: Manifest,
+    cfg: Config,
+    source: SourceSet,
+    by_set: dict[str, dict[str, dict[str, Any]]],
+) -> Manifest:
+    keys = (_source_key(cfg, p) for p in source.frames.values())
+    return manifest.slice_for(source.set_id, keys, by_set)
+
+
+def _probe_key(cfg: Config) -> str:
+    """What a frame probe depends on besides the file's bytes."""
+    f = cfg.frames
+    return fingerprint([f.background, f.background_tolerance, f.max_pixels])[:16]
 
 
 def _source_key(cfg: Config, path: Path) -> str:
-    try:
-        return str(path.relative_to(cfg.paths.raw))
-    except ValueError:
-        return str(path)
+    # String prefix, not Path.relative_to: this runs for every frame of every set
+    # on a no-op build, where pathlib's parsing was a fifth of the time.
+    text, prefix = str(path), str(cfg.paths.raw) + os.sep
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
@@ -188,9 +240,7 @@ def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
         for job in jobs:
             yield _run_job(job)
         return
-    # spawn by default: fork would copy the thread pools oxipng and the codecs
-    # started in this process, and a forked child can hang on their locks.
-    context = multiprocessing.get_context(jobs[0].cfg.build.start_method or "spawn")
+    context = multiprocessing.get_context(_start_method(jobs[0].cfg))
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {pool.submit(_run_job, job): job for job in jobs}
         try:
@@ -200,6 +250,17 @@ def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
             for pending in futures:
                 pending.cancel()
             raise
+
+
+def _start_method(cfg: Config) -> str | None:
+    """``forkserver`` unless configured: oxipng's thread pool does not survive a
+    ``fork``, so forking a process that has already encoded a PNG in-process (a
+    library caller building twice) would hang its workers. ``fork`` is safe from a
+    fresh process such as the CLI, and makes the same bytes."""
+    if cfg.build.start_method is not None:
+        return cfg.build.start_method
+    available = multiprocessing.get_all_start_methods()
+    return "forkserver" if "forkserver" in available else None
 
 
 def _run_job(job: SetJob) -> SetResult:
@@ -215,32 +276,43 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
     started = time.perf_counter()
     source, cfg, ledger = job.source, job.cfg, job.slice
     set_id = source.set_id
+    timer = _StepTimer()
     try:
         if source.defects:
             return SetResult(set_id, "failed", list(source.defects), seconds=_since(started))
-        shas, unreadable = _hash_sources(source, cfg, ledger)
+        with timer("hash"):
+            shas, unreadable = _hash_sources(source, cfg, ledger)
         if unreadable:
             return SetResult(set_id, "failed", unreadable, slice=ledger, seconds=_since(started))
+        probe = _probe_key(cfg)
         decoded: dict[int, Frame] = {}
         infos: dict[int, FrameInfo] = {}
         defects: list[Defect] = []
         for k, path in sorted(source.frames.items()):
-            info = ledger.frame_info(shas[k])
+            info = ledger.frame_info(shas[k], probe)
             if info is None:
                 if not may_decode:
                     return None
                 try:
-                    frame = decode(path, k, cfg.frames)
+                    with timer("decode"):
+                        frame = decode(path, k, cfg.frames)
                 except FrameError as exc:
                     defects.append(Defect(path, exc.problem))
                     continue
                 decoded[k] = frame
                 info = frame.info
-                ledger.record_frame_info(shas[k], info)
+                ledger.record_frame_info(shas[k], probe, info)
             infos[k] = info
         defects.extend(checks.set_defects(infos, source.frames))
         if defects:
-            return SetResult(set_id, "failed", defects, slice=ledger, seconds=_since(started))
+            return SetResult(
+                set_id,
+                "failed",
+                defects,
+                slice=ledger,
+                seconds=_since(started),
+                stage_seconds=timer.seconds,
+            )
         first = infos[min(infos)]
         boxes = [i.bbox for i in infos.values() if i.bbox is not None]
         crop = shared_crop(boxes, first.width, first.height, cfg.crop)
@@ -253,13 +325,12 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
             for spec in stage.plan(set_id, sorted(source.frames), size, cfg):
                 fp = _output_fingerprint(spec, stage.VERSION, shas, crop, first.has_alpha)
                 planned.append((spec, fp))
+        unplanned = _unplanned(ledger, set_id, planned, job.stages, stages)
         stale = [
             (spec, fp)
             for spec, fp in planned
             if job.force
-            or not ledger.output_current(
-                str(spec.relpath), fp, resolve_inside(out_root, spec.relpath)
-            )
+            or not ledger.output_current(str(spec.relpath), fp, _planned_path(out_root, spec))
         ]
         if job.dry_run or not stale:
             status: Status = "stale" if stale else "up-to-date"
@@ -271,22 +342,24 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
                 outputs=current,
                 slice=ledger,
                 seconds=_since(started),
+                stage_seconds=timer.seconds,
+                unplanned=unplanned,
             )
         if not may_decode:
             return None
         needed = sorted({k for spec, _ in stale for k in spec.frames})
         for k in needed:
             if k not in decoded:
-                decoded[k] = decode(source.frames[k], k, cfg.frames)
-        pixels = SetPixels(
-            set_id,
-            first.has_alpha,
-            {k: _crop(decoded[k], crop) for k in needed},
-        )
+                with timer("decode"):
+                    decoded[k] = decode(source.frames[k], k, cfg.frames)
+        with timer("crop"):
+            cropped = {k: _crop(decoded[k], crop) for k in needed}
+        pixels = SetPixels(set_id, first.has_alpha, cropped)
         decoded.clear()  # cropped copies are all we need from here on
         written: list[Written] = []
         for spec, fp in stale:
-            out = stages[spec.stage].render(spec, pixels, cfg, out_root)
+            with timer(spec.stage):
+                out = stages[spec.stage].render(spec, pixels, cfg, out_root)
             ledger.record_output(set_id, fp, resolve_inside(out_root, spec.relpath), out)
             written.append(out)
         current = [w for spec, _ in planned if (w := ledger.written(str(spec.relpath)))]
@@ -297,6 +370,8 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
             outputs=current,
             slice=ledger,
             seconds=_since(started),
+            stage_seconds=timer.seconds,
+            unplanned=unplanned,
         )
     except FrameError as exc:
         return SetResult(
@@ -336,6 +411,47 @@ def _hash_sources(
         except OSError as exc:
             defects.append(Defect(path, f"cannot read file: {exc.strerror or exc}"))
     return shas, defects
+
+
+class _StepTimer:
+    """Adds up wall time per named step of one set."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - started
+
+
+def _unplanned(
+    ledger: Manifest,
+    set_id: str,
+    planned: list[tuple[OutputSpec, str]],
+    chosen: Sequence[str],
+    registered: Mapping[str, Any],
+) -> list[str]:
+    """Recorded outputs of the set that no chosen stage plans any more. When only
+    some stages run, outputs of the others are not theirs to judge."""
+    making = {str(spec.relpath) for spec, _ in planned}
+    everything = set(chosen) >= set(registered)
+    return sorted(
+        relpath
+        for relpath, entry in ledger.outputs_of(set_id).items()
+        if relpath not in making and (everything or entry.get("written", {}).get("stage") in chosen)
+    )
+
+
+def _planned_path(out_root: Path, spec: OutputSpec) -> str:
+    """Where a planned output is, for a read-only stat. Plans are built from
+    validated config (no ``..``, no absolute parts), and every write still goes
+    through :func:`resolve_inside`; resolving symlinks twice per output here made
+    two thirds of a no-op build's time."""
+    return os.path.join(out_root, spec.relpath)  # noqa: PTH118 - see above
 
 
 def _crop(frame: Frame, box: Box) -> Image.Image:

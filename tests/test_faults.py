@@ -304,7 +304,7 @@ if __name__ == "__main__":
 
 def test_workers_start_after_an_in_process_build(corpus: Corpus) -> None:
     """oxipng's native threads make a later fork hang its workers; the runner's pool
-    therefore spawns. In a child process, so a regression fails on time."""
+    therefore uses forkserver. In a child process, so a regression fails on time."""
     corpus.write("Other")
     args = [str(corpus.config), str(corpus.root / "one"), str(corpus.root / "two")]
     done = subprocess.run(
