@@ -288,7 +288,12 @@ def clean(opts: Options, wait: bool) -> None:
     """Remove every output the manifest records, then the manifest; nothing else."""
     cfg = opts.load()
     out_root = cfg.paths.output_root
-    with _writer(cfg, opts, wait):
+    lock = (
+        contextlib.nullcontext()
+        if opts.dry_run
+        else exclusive_build(cfg, wait=wait, on_wait=_echo_err, remove_lock=True)
+    )
+    with lock:
         report = cleanup.clean(out_root, dry_run=opts.dry_run)
     verb = "would remove" if opts.dry_run else "removed"
     if opts.verbosity >= 1 or opts.dry_run:

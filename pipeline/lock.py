@@ -31,11 +31,16 @@ _TEMP_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 @contextlib.contextmanager
 def exclusive_build(
-    cfg: Config, *, wait: bool = False, on_wait: Callable[[str], None] | None = None
+    cfg: Config,
+    *,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+    remove_lock: bool = False,
 ) -> Iterator[list[Path]]:
     """Lock the output root for a writing command and clear what a killed build
-    left behind; yields the temporary files removed."""
-    with output_lock(cfg.paths.output_root, wait=wait, on_wait=on_wait):
+    left behind; yields the temporary files removed. ``remove_lock`` deletes the
+    lock file on the way out (for ``clean``, which leaves nothing of ours behind)."""
+    with output_lock(cfg.paths.output_root, wait=wait, on_wait=on_wait, remove=remove_lock):
         folders = [cfg.paths.output_root]
         if cfg.paths.pages_dir is not None:
             folders.append(cfg.paths.pages_dir)
@@ -48,9 +53,12 @@ def output_lock(
     *,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    remove: bool = False,
 ) -> Iterator[None]:
     """Hold ``out_root``'s lock for the duration; raise :class:`LockError` when
-    another build holds it, or with ``wait`` block until it is released."""
+    another build holds it, or with ``wait`` block until it is released. With
+    ``remove``, the lock file is deleted while still held (a build waiting on the old
+    file then runs beside one that made a new file: acceptable for ``clean`` only)."""
     path = out_root / LOCK_NAME
     try:
         out_root.mkdir(parents=True, exist_ok=True)
@@ -76,6 +84,8 @@ def output_lock(
     finally:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)  # no pid of a finished build left to mislead anyone
+            if remove:
+                path.unlink()
         os.close(fd)  # releases the lock
 
 
