@@ -17,6 +17,7 @@ from PIL import Image
 
 from pipeline.cli import main
 from pipeline.config import Config
+from pipeline.lock import LOCK_NAME
 from pipeline.manifest import MANIFEST_NAME
 from pipeline.runner import BuildReport, run
 from pipeline.stages import all_stages
@@ -26,14 +27,14 @@ Snapshot = dict[str, tuple[int, str]]
 
 
 def snapshot(out: Path) -> Snapshot:
-    """relpath -> (mtime_ns, sha256) of every output (the manifest left out)."""
+    """relpath -> (mtime_ns, sha256) of every output (the manifest and lock left out)."""
     return {
         p.relative_to(out).as_posix(): (
             p.stat().st_mtime_ns,
             hashlib.sha256(p.read_bytes()).hexdigest(),
         )
         for p in sorted(out.rglob("*"))
-        if p.is_file() and p.name != MANIFEST_NAME
+        if p.is_file() and p.name not in (MANIFEST_NAME, LOCK_NAME)
     }
 
 
