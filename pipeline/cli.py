@@ -24,6 +24,7 @@ from pipeline import pages as pages_step
 from pipeline.config import DEFAULT_CONFIG, Config, load_config
 from pipeline.errors import ConfigError, PipelineError, UnknownSetError
 from pipeline.lock import exclusive_build
+from pipeline.outputs import human_size
 from pipeline.runner import BuildReport, SetResult, find_sets, run
 
 EXIT_FAILED = 1
@@ -333,7 +334,7 @@ def _run_with_progress(
             for written in result.written:
                 _echo(
                     f"  wrote {written.relpath} {written.width}x{written.height} "
-                    f"{_size(written.bytes)}",
+                    f"{human_size(written.bytes)}",
                     bar,
                 )
 
@@ -397,7 +398,7 @@ def _summary(report: BuildReport, dry_run: bool) -> str:
     return (
         f"{report.count('built')} set(s) built, {report.count('up-to-date')} up to date, "
         f"{len(report.failed)} failed; {report.files_written} file(s) written{pruned}, "
-        f"{_size(report.bytes_written)} in {report.seconds:.1f} s"
+        f"{human_size(report.bytes_written)} in {report.seconds:.1f} s"
     )
 
 
@@ -410,12 +411,3 @@ def _echo(text: str, bar: tqdm[Any] | None) -> None:
         bar.write(text)
     else:
         click.echo(text)
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024 or unit == "MiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover

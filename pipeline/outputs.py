@@ -77,6 +77,16 @@ class Written:
         )
 
 
+def human_size(n: int) -> str:
+    """Bytes for people: ``841 B``, ``12.3 KiB``, ``1.2 MiB``."""
+    value = float(n)
+    for unit in ("B", "KiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} MiB"
+
+
 def resolve_inside(root: Path, relpath: PurePosixPath | str) -> Path:
     """``root / relpath``, refusing anything that would land outside ``root``."""
     rel = PurePosixPath(relpath)

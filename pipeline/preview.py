@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from pipeline.config import Config
-from pipeline.outputs import Written, write_bytes_atomic
+from pipeline.outputs import Written, human_size, write_bytes_atomic
 from pipeline.runner import BuildReport, SetResult
 
 PREVIEW_DIR = "preview"
@@ -64,7 +64,7 @@ def render_preview(cfg: Config, report: BuildReport, *, embed: bool = False) -> 
     summary = (
         f"{len(report.results)} set(s), {report.count('up-to-date')} up to date, "
         f"{report.count('stale')} need a build, {len(report.failed)} invalid; "
-        f"{warnings} warning(s); outputs on disk {_size(total)}"
+        f"{warnings} warning(s); outputs on disk {human_size(total)}"
     )
     index = "".join(
         f'<a href="#{_anchor(r.set_id)}" class="{_status_class(r)}">{_e(r.set_id)}</a> '
@@ -152,14 +152,14 @@ def _set_section(cfg: Config, result: SetResult, out_root: Path, embed: bool) ->
     rows = size_rows(cfg, result, out_root)
     table = "".join(
         f"<tr><td>{_e(r.kind)}</td><td>{_e(r.format)}</td><td>{r.files}</td>"
-        f"<td>{_e(r.dimensions)}</td><td>{_size(r.bytes)}</td></tr>"
+        f"<td>{_e(r.dimensions)}</td><td>{human_size(r.bytes)}</td></tr>"
         for r in rows
     )
     total = sum(r.bytes for r in rows)
     sizes = (
         "<table><thead><tr><th>kind</th><th>format</th><th>files</th><th>size (px)</th>"
         f'<th>bytes</th></tr></thead><tbody>{table}</tbody><tfoot><tr><td colspan="4">total'
-        f"</td><td>{_size(total)}</td></tr></tfoot></table>"
+        f"</td><td>{human_size(total)}</td></tr></tfoot></table>"
         if rows
         else '<p class="none">no outputs recorded</p>'
     )
@@ -219,15 +219,6 @@ def _anchor(set_id: str) -> str:
 
 def _e(text: str) -> str:
     return html.escape(text, quote=True)
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024 or unit == "MiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"  # pragma: no cover
 
 
 _CSS = """
