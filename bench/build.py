@@ -61,9 +61,12 @@ def child(args: argparse.Namespace) -> None:
     cfg = config_from_dict(data, Path.cwd())
     report = run(cfg, args.set_ids or ())
     stages: dict[str, float] = {}
+    kinds: dict[str, float] = {}
     for result in report.results:
         for step, seconds in result.stage_seconds.items():
             stages[step] = stages.get(step, 0.0) + seconds
+        for kind, seconds in result.kind_seconds.items():
+            kinds[kind] = kinds.get(kind, 0.0) + seconds
     out = {
         "ok": report.ok,
         "seconds": report.seconds,
@@ -72,6 +75,7 @@ def child(args: argparse.Namespace) -> None:
         "files_written": report.files_written,
         "bytes_written": report.bytes_written,
         "stage_seconds": stages,
+        "kind_seconds": kinds,
     }
     print(json.dumps(out))
 
@@ -512,6 +516,8 @@ def render_table(r: dict[str, Any]) -> str:
     ]
     per_stage = ", ".join(f"{k} {v:.1f} s" for k, v in j1["stage_seconds"].items())
     rows.append(("per stage (jobs 1, summed)", per_stage))
+    per_kind = ", ".join(f"{k} {v:.1f} s" for k, v in j1["kind_seconds"].items())
+    rows.append(("per output kind (jobs 1, summed)", per_kind))
     total = sum(r["output_bytes"].values())
     rows.append(("output bytes", f"{total / 1e6:.2f} MB"))
     lines = [

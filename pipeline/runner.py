@@ -66,6 +66,8 @@ class SetResult:
     # Seconds per step ("hash", "decode", "crop", then one per stage), for reports
     # and the benchmark.
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # The same stage time split by output kind ("variants/png", "variants/webp"...).
+    kind_seconds: dict[str, float] = field(default_factory=dict)
     # Recorded outputs of this set that the plan no longer makes (``--prune``).
     unplanned: list[str] = field(default_factory=list)
 
@@ -357,8 +359,9 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
         pixels = SetPixels(set_id, first.has_alpha, cropped)
         decoded.clear()  # cropped copies are all we need from here on
         written: list[Written] = []
+        kinds = _StepTimer()
         for spec, fp in stale:
-            with timer(spec.stage):
+            with timer(spec.stage), kinds(f"{spec.stage}/{spec.kind}"):
                 out = stages[spec.stage].render(spec, pixels, cfg, out_root)
             ledger.record_output(set_id, fp, resolve_inside(out_root, spec.relpath), out)
             written.append(out)
@@ -371,6 +374,7 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
             slice=ledger,
             seconds=_since(started),
             stage_seconds=timer.seconds,
+            kind_seconds=kinds.seconds,
             unplanned=unplanned,
         )
     except FrameError as exc:

@@ -306,3 +306,26 @@ def _cfg(cfg: Config) -> str:
     }
     path.write_text(json.dumps(data), encoding="utf-8")  # JSON is YAML
     return str(path)
+
+
+def test_interrupted_build_keeps_what_it_finished(
+    raw: Path, out: Path, make_config: MakeConfig
+) -> None:
+    """Ctrl-C after the first set: the manifest still records it, so the next build
+    does only the other set."""
+    write_set(raw, "Arm-Biceps")
+    write_set(raw, "Leg-Soleus")
+    cfg = make_config()
+
+    def interrupt(result: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        run(cfg, on_result=interrupt)
+    except KeyboardInterrupt:
+        pass
+    else:  # pragma: no cover - the hook always raises
+        raise AssertionError("the build was not interrupted")
+    report = run(cfg)
+    assert [r.status for r in report.results] == ["up-to-date", "built"]
+    assert report.files_written == 64
