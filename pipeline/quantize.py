@@ -10,7 +10,8 @@ colours, and one palette means one colour table and no palette flicker.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,6 @@ def quantize_shared(
     attr = lib.liq_attr_create()
     if attr == ffi.NULL:
         raise PipelineError("libimagequant: cannot create attributes (out of memory?)")
-    images: list[Any] = []
     histogram = ffi.NULL
     result_p = ffi.new("liq_result**")
     try:
@@ -62,24 +62,22 @@ def quantize_shared(
         _check(lib.liq_set_speed(attr, speed), "speed")
         _check(lib.liq_set_min_posterization(attr, posterization), "posterization")
         histogram = lib.liq_histogram_create(attr)
+        # One liq_image alive at a time: each keeps a float copy of its pixels
+        # (16 bytes a pixel), so 16 live frames would cost 16 of those at once.
         for buf in buffers:
-            height, width = buf.shape[:2]
-            image = lib.liq_image_create_rgba(attr, ffi.from_buffer(buf), width, height, 0)
-            if image == ffi.NULL:
-                raise PipelineError("libimagequant: cannot read a frame (bad size?)")
-            images.append(image)
-            _check(lib.liq_histogram_add_image(histogram, attr, image), "histogram")
+            with _liq_image(attr, buf) as image:
+                _check(lib.liq_histogram_add_image(histogram, attr, image), "histogram")
         _check(lib.liq_histogram_quantize(histogram, attr, result_p), "quantize")
         result = result_p[0]
         _check(lib.liq_set_dithering_level(result, dithering), "dithering")
         indices: list[np.ndarray] = []
-        for buf, image in zip(buffers, images, strict=True):
-            height, width = buf.shape[:2]
-            out = np.empty((height, width), dtype=np.uint8)
-            _check(
-                lib.liq_write_remapped_image(result, image, ffi.from_buffer(out), out.size),
-                "remap",
-            )
+        for buf in buffers:
+            out = np.empty(buf.shape[:2], dtype=np.uint8)
+            with _liq_image(attr, buf) as image:
+                _check(
+                    lib.liq_write_remapped_image(result, image, ffi.from_buffer(out), out.size),
+                    "remap",
+                )
             indices.append(out)
         raw = lib.liq_get_palette(result)
         palette = np.array(
@@ -89,11 +87,21 @@ def quantize_shared(
     finally:
         if result_p[0] != ffi.NULL:
             lib.liq_result_destroy(result_p[0])
-        for image in images:
-            lib.liq_image_destroy(image)
         if histogram != ffi.NULL:
             lib.liq_histogram_destroy(histogram)
         lib.liq_attr_destroy(attr)
+
+
+@contextlib.contextmanager
+def _liq_image(attr: Any, buf: np.ndarray) -> Iterator[Any]:
+    height, width = buf.shape[:2]
+    image = lib.liq_image_create_rgba(attr, ffi.from_buffer(buf), width, height, 0)
+    if image == ffi.NULL:
+        raise PipelineError("libimagequant: cannot read a frame (bad size?)")
+    try:
+        yield image
+    finally:
+        lib.liq_image_destroy(image)
 
 
 _ERRORS = {
