@@ -9,6 +9,7 @@ import os
 import random
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +42,7 @@ from tests.faultkit import (
     permissions_enforceable,
     temp_files,
     tree_hashes,
+    write_config,
 )
 
 BUILD = (sys.executable, "-m", "pipeline", "build")
@@ -257,7 +259,25 @@ def test_killed_builds_then_a_rerun_leave_everything_consistent(
     file; after a rerun the tree is byte-identical to a clean build's."""
     corpus = make_corpus(tmp_path, 16)
     corpus.write("Other")
-    corpus.configure(png={"optimize_level": 2})
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    old = {f"muscle_{s.lower()}.md": _stale_page(s).encode() for s in ("Good", "Other")}
+    for name, data in old.items():
+        (pages / name).write_bytes(data)
+    corpus.configure(png={"optimize_level": 2}, paths={"pages": str(pages)})
+    # what each page becomes once built: the same build on copies, never killed
+    expected = tmp_path / "expected-pages"
+    shutil.copytree(pages, expected)
+    other = write_config(
+        tmp_path / "expected.yaml",
+        corpus.raw,
+        tmp_path / "expected-out",
+        frames={"count": 16},
+        paths={"pages": str(expected)},
+    )
+    assert cli("build", "--config", str(other), "-j", "1").exit_code == 0
+    new = {name: (expected / name).read_bytes() for name in old}
+    assert new != old
     untouched.watch(corpus.raw)
     rng = random.Random(20261124)
     for attempt in range(4):
@@ -277,11 +297,15 @@ def test_killed_builds_then_a_rerun_leave_everything_consistent(
         if (corpus.out / MANIFEST_NAME).exists():
             for relpath in load_manifest(corpus.out)["outputs"]:
                 assert (corpus.out / relpath).is_file()
+        for name in old:  # every page is its old or its new version, never half written
+            assert (pages / name).read_bytes() in (old[name], new[name]), name
+        assert sorted(p.name for p in pages.iterdir()) == sorted(old)  # no temporary files
 
     rerun = cli_process("build", "--config", str(corpus.config))
     assert rerun.returncode == 0, rerun.stderr
     manifest = assert_consistent(corpus.out)
     assert len(manifest["outputs"]) == 2 * (16 * 4 + 3)  # per frame 4 files, per set 3 animations
+    assert {name: (pages / name).read_bytes() for name in old} == new
 
     clean = tmp_path / "clean"
     reference = cli("build", "--config", str(corpus.config), "--output", str(clean), "-j", "1")
@@ -290,6 +314,20 @@ def test_killed_builds_then_a_rerun_leave_everything_consistent(
     assert {k: v for k, v in outputs(corpus.out).items() if not k.endswith(skip)} == {
         k: v for k, v in outputs(clean).items() if not k.endswith(skip)
     }
+
+
+def _stale_page(set_id: str) -> str:
+    """A page in the site's style whose gallery lists only two orientations."""
+    entries = "".join(
+        f"  - image_url: muscles/png/{set_id}-{k}.png\n"
+        f"    caption: 'Orientation {k}, by hand'\n"
+        f"    title: '{set_id} - orientation {k}'\n"
+        for k in (1, 2)
+    )
+    return (
+        f"---\n\nlayout: page\ntitle: '{set_id}'\n\ngallery:\n{entries}\n---\n\n"
+        "Body text.\n\n{% include gallery %}\n"
+    )
 
 
 _ENCODE_THEN_FORK = """
