@@ -42,8 +42,8 @@ from PIL import Image
 from pipeline.config import AnimationConfig, Config, load_config, parse_colour
 from pipeline.crop import shared_crop
 from pipeline.frames import decode
-from pipeline.gif import GifSettings, encode_gif
-from pipeline.stages.animation import animation_size, fit_frame
+from pipeline.gif import encode_gif
+from pipeline.stages.animation import animation_size, fit_frame, gif_settings
 from pipeline.video import (
     Mp4Settings,
     WebmSettings,
@@ -201,17 +201,8 @@ def encoders(anim: AnimationConfig, tools: Tools) -> list[tuple[str, str, Runner
     ffmpeg = [tools.ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-framerate", rate]
 
     def ours_gif(s: SetFrames, out: Path) -> Path:
-        settings = GifSettings(
-            duration_ms=anim.duration_ms,
-            matte=background,
-            transparent_tolerance=anim.gif_transparent_tolerance,
-            dithering=anim.gif_dithering,
-            max_colors=anim.gif_colors,
-            quality=anim.gif_quality,
-            speed=anim.gif_speed,
-        )
         dest = out / "ours.gif"
-        dest.write_bytes(encode_gif(s.frames, s.has_alpha, settings))
+        dest.write_bytes(encode_gif(s.frames, s.has_alpha, gif_settings(anim)))
         return dest
 
     def ours_webm(s: SetFrames, out: Path) -> Path:

@@ -155,16 +155,7 @@ def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> 
         np.asarray(fit_frame(pixels.frames[k], (spec.width, spec.height))) for k in spec.frames
     ]
     if spec.kind == "gif":
-        settings = GifSettings(
-            duration_ms=a.duration_ms,
-            matte=background,
-            transparent_tolerance=a.gif_transparent_tolerance,
-            dithering=a.gif_dithering,
-            max_colors=a.gif_colors,
-            quality=a.gif_quality,
-            speed=a.gif_speed,
-        )
-        data = encode_gif(frames, pixels.has_alpha, settings)
+        data = encode_gif(frames, pixels.has_alpha, gif_settings(a))
         write_bytes_atomic(dest, data)
         return _written(spec, "gif", len(data))
     if spec.kind == "webp":
@@ -257,3 +248,17 @@ def _frame_list(spec: OutputSpec) -> bytes:
 @functools.cache
 def _package_version(name: str) -> str:
     return importlib.metadata.version(name)
+
+
+def gif_settings(a: AnimationConfig) -> GifSettings:
+    """The GIF encoder's settings from the config (shared with the benchmark, so it
+    measures exactly what a build writes)."""
+    return GifSettings(
+        duration_ms=a.duration_ms,
+        matte=parse_colour(a.background) or (255, 255, 255),
+        transparent_tolerance=a.gif_transparent_tolerance,
+        dithering=a.gif_dithering,
+        max_colors=a.gif_colors,
+        quality=a.gif_quality,
+        speed=a.gif_speed,
+    )
