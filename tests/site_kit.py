@@ -80,55 +80,6 @@ def page_text(
     return "\n".join(lines)
 
 
-def write_animation_stand_ins(out_root: Path, set_id: str, ffmpeg: str) -> None:
-    """GIF, WebM (VP9) and MP4 (H.264) beside each other, as the animation stage
-    names them, made from the set's gallery PNGs; used until that stage exists."""
-    png = out_root / "muscles" / "png"
-    gif_dir = out_root / "muscles" / "gif"
-    gif_dir.mkdir(parents=True, exist_ok=True)
-    frames = []
-    for k in range(1, 17):
-        with Image.open(png / f"{set_id}-{k}.png") as image:
-            rgba = image.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, "white")
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        frames.append(flat)
-    frames[0].save(
-        gif_dir / f"{set_id}.gif", save_all=True, append_images=frames[1:], duration=120, loop=0
-    )
-    stills = gif_dir / f".{set_id}-frames"
-    stills.mkdir(exist_ok=True)
-    even = ((frames[0].width + 1) // 2 * 2, (frames[0].height + 1) // 2 * 2)
-    for k, frame in enumerate(frames, 1):
-        canvas = Image.new("RGB", even, "white")
-        canvas.paste(frame)
-        canvas.save(stills / f"f{k:02d}.png")
-    codecs = {
-        "webm": ["-c:v", "libvpx-vp9", "-b:v", "0", "-crf", "40", "-deadline", "realtime"],
-        "mp4": ["-c:v", "libx264", "-preset", "veryfast", "-movflags", "+faststart"],
-    }
-    for ext, codec in codecs.items():
-        subprocess.run(
-            [
-                ffmpeg,
-                "-y",
-                "-loglevel",
-                "error",
-                "-framerate",
-                "8",
-                "-i",
-                str(stills / "f%02d.png"),
-                *codec,
-                "-pix_fmt",
-                "yuv420p",
-                str(gif_dir / f"{set_id}.{ext}"),
-            ],
-            check=True,
-            timeout=120,
-        )
-    shutil.rmtree(stills)
-
-
 def write_sprite_stand_in(
     out_root: Path, set_id: str, dest: str, box: int, columns: int
 ) -> list[Image.Image]:
