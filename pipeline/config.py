@@ -205,11 +205,6 @@ class Config:
         return self.build.jobs or os.cpu_count() or 1
 
 
-Section = Literal[
-    "paths", "frames", "crop", "png", "thumbs", "variants", "animation", "build", "pages"
-]
-
-
 def load_config(path: Path | str | None = None, **overrides: Any) -> Config:
     """Load ``path`` (or the defaults), apply dotted overrides, validate everything.
 
@@ -264,21 +259,6 @@ def _validated(data: dict[str, Any], base: Path, source: Path | str, problems: l
     if problems:
         raise ConfigError(source, problems)
     return config
-
-
-def section_values(section: Any) -> dict[str, Any]:
-    """A JSON-able view of one section, for fingerprints."""
-    return {k: _jsonable(v) for k, v in dataclasses.asdict(section).items()}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
 
 
 def _apply_overrides(

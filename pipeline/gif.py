@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import GifImagePlugin, Image
 
+from pipeline.frames import mask_bbox
 from pipeline.quantize import quantize_shared
 
 DISPOSE_NONE = 1  # leave the frame in place: the next one draws on top
@@ -95,13 +96,13 @@ def encode_gif(frames: Sequence[np.ndarray], has_alpha: bool, settings: GifSetti
     previous: np.ndarray | None = None
     for current in indices:
         if has_alpha:
-            box = _bbox(current != clear) or (0, 0, 1, 1)
+            box = mask_bbox(current != clear) or (0, 0, 1, 1)
             parts.append(_frame(current, box, delay, DISPOSE_BACKGROUND, clear))
         elif previous is None:
             parts.append(_frame(current, (0, 0, width, height), delay, DISPOSE_NONE, clear))
         else:
             changed = current != previous
-            box = _bbox(changed) or (0, 0, 1, 1)
+            box = mask_bbox(changed) or (0, 0, 1, 1)
             plain = _frame(current, box, delay, DISPOSE_NONE, clear)
             holes = np.where(changed, current, np.uint8(clear))
             masked = _frame(holes, box, delay, DISPOSE_NONE, clear)
@@ -130,14 +131,6 @@ def _with_transparent_entry(
         rgb = np.vstack([rgb, np.zeros((1, 3), dtype=np.uint8)])
     rgb[clear] = settings.matte
     return rgb, indices, clear
-
-
-def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def _header(width: int, height: int, palette: np.ndarray, clear: int) -> bytes:

@@ -184,9 +184,6 @@ class Manifest:
         """Recorded outputs of one set, by relpath."""
         return {k: v for k, v in self.outputs.items() if v.get("set") == set_id}
 
-    def recorded_sets(self) -> set[str]:
-        return {str(v.get("set")) for v in self.outputs.values()}
-
     def forget_sources_except(self, keys: Iterable[str]) -> None:
         """Drop source entries not in ``keys`` and frame probes no source refers to,
         so the manifest does not grow with sets that are gone."""
