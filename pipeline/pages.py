@@ -14,7 +14,7 @@ import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -24,6 +24,7 @@ from pipeline.config import Config
 from pipeline.errors import ConfigError, PageError, PipelineError
 from pipeline.outputs import OutputSpec, Written, write_bytes_atomic
 from pipeline.runner import SetResult
+from pipeline.stages.animation import animation_relpath
 from pipeline.stages.thumbnails import thumb_relpath
 from pipeline.stages.variants import frame_relpath
 
@@ -238,7 +239,7 @@ def block_specs(
     title = own if isinstance(own, str) and own.strip() else None
     title = title or (titles.title if titles else derived_title(set_id))
     fill = {"title": title, "set_id": set_id, "count": count}
-    gif = str(PurePosixPath(cfg.paths.gif_dir) / f"{set_id}.gif")
+    gif = str(animation_relpath(cfg, set_id))
     values = placeholders(set_id, titles)
     image: fmt.EntrySpec = (
         fmt.Field("image_id", values["image_id"], keep=True),

@@ -20,6 +20,8 @@ from pathlib import Path, PurePosixPath
 from pipeline.config import Config
 from pipeline.outputs import Written, human_size, write_bytes_atomic
 from pipeline.runner import BuildReport, SetResult
+from pipeline.stages.animation import animation_relpath
+from pipeline.stages.thumbnails import thumb_relpath
 
 PREVIEW_DIR = "preview"
 MAX_STALE_LISTED = 8
@@ -58,9 +60,13 @@ def write_preview(cfg: Config, report: BuildReport, *, embed: bool = False) -> P
 
 def render_preview(cfg: Config, report: BuildReport, *, embed: bool = False) -> str:
     out_root = cfg.paths.output_root
-    sections = [_set_section(cfg, result, out_root, embed) for result in report.results]
+    rows = [size_rows(cfg, result, out_root) for result in report.results]
+    sections = [
+        _set_section(cfg, result, rows_of_set, out_root, embed)
+        for result, rows_of_set in zip(report.results, rows, strict=True)
+    ]
     warnings = sum(warning_count(r) for r in report.results)
-    total = sum(row.bytes for r in report.results for row in size_rows(cfg, r, out_root))
+    total = sum(row.bytes for rows_of_set in rows for row in rows_of_set)
     summary = (
         f"{len(report.results)} set(s), {report.count('up-to-date')} up to date, "
         f"{report.count('stale')} need a build, {len(report.failed)} invalid; "
@@ -129,17 +135,18 @@ def animation_files(cfg: Config, set_id: str, out_root: Path) -> dict[str, PureP
     """The animation formats that exist on disk, by format, in the site's naming."""
     found = {}
     for fmt in ANIMATION_FORMATS:
-        relpath = PurePosixPath(cfg.paths.gif_dir) / f"{set_id}.{fmt}"
+        relpath = animation_relpath(cfg, set_id, fmt)
         if (out_root / relpath).is_file():
             found[fmt] = relpath
     return found
 
 
-def _set_section(cfg: Config, result: SetResult, out_root: Path, embed: bool) -> str:
+def _set_section(
+    cfg: Config, result: SetResult, rows: list[SizeRow], out_root: Path, embed: bool
+) -> str:
     thumbs = []
-    png_dir = PurePosixPath(cfg.paths.png_dir)
     for k in range(1, cfg.frames.count + 1):
-        relpath = png_dir / f"{result.set_id}-{k}-thumb.png"
+        relpath = thumb_relpath(cfg, result.set_id, k)
         if (out_root / relpath).is_file():
             thumbs.append(
                 f'<img src="{_src(out_root, relpath, embed)}" alt="{_e(result.set_id)} {k}" '
@@ -149,7 +156,6 @@ def _set_section(cfg: Config, result: SetResult, out_root: Path, embed: bool) ->
             thumbs.append(f'<span class="missing" title="{_e(str(relpath))}">{k}</span>')
     anim = animation_files(cfg, result.set_id, out_root)
     animation = _animation(anim, out_root, embed) if anim else '<p class="none">no animation</p>'
-    rows = size_rows(cfg, result, out_root)
     table = "".join(
         f"<tr><td>{_e(r.kind)}</td><td>{_e(r.format)}</td><td>{r.files}</td>"
         f"<td>{_e(r.dimensions)}</td><td>{human_size(r.bytes)}</td></tr>"

@@ -68,6 +68,11 @@ def sprite_layout(count: int, size: tuple[int, int], cfg: AnimationConfig) -> di
     }
 
 
+def animation_relpath(cfg: Config, set_id: str, ext: str = "gif") -> PurePosixPath:
+    """``<gif_dir>/<SetId>.<ext>``: the theme finds the WebM and MP4 beside the GIF."""
+    return PurePosixPath(cfg.paths.gif_dir) / f"{set_id}.{ext}"
+
+
 def plan(
     set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config
 ) -> list[OutputSpec]:
@@ -75,6 +80,10 @@ def plan(
     order = tuple(sorted(frames))
     width, height = animation_size(*size, a)
     folder = PurePosixPath(cfg.paths.gif_dir)
+
+    def named(ext: str) -> PurePosixPath:
+        return animation_relpath(cfg, set_id, ext)
+
     timing: Params = (("duration_ms", a.duration_ms),)
     gif: Params = (
         *timing,
@@ -98,9 +107,9 @@ def plan(
         ffmpeg,
     )
     specs = [
-        OutputSpec(NAME, "gif", folder / f"{set_id}.gif", order, width, height, gif),
-        OutputSpec(NAME, "webm", folder / f"{set_id}.webm", order, width, height, webm),
-        OutputSpec(NAME, "mp4", folder / f"{set_id}.mp4", order, width, height, mp4),
+        OutputSpec(NAME, "gif", named("gif"), order, width, height, gif),
+        OutputSpec(NAME, "webm", named("webm"), order, width, height, webm),
+        OutputSpec(NAME, "mp4", named("mp4"), order, width, height, mp4),
     ]
     if a.webp:
         webp: Params = (
@@ -109,9 +118,7 @@ def plan(
             ("method", a.webp_method),
             ("pillow", PIL.__version__),
         )
-        specs.append(
-            OutputSpec(NAME, "webp", folder / f"{set_id}.webp", order, width, height, webp)
-        )
+        specs.append(OutputSpec(NAME, "webp", named("webp"), order, width, height, webp))
     if a.sprite:
         layout = sprite_layout(len(order), (width, height), a)
         sheet = PurePosixPath(f"{set_id}-sprite.{a.sprite_format}")
