@@ -53,6 +53,11 @@ class Options:
         )
 
 
+wait_option = click.option(
+    "--wait", is_flag=True, help="Wait for another build of the same output root."
+)
+
+
 def common_options(func: F) -> F:
     """Options every command takes, collected into one :class:`Options`."""
 
@@ -199,7 +204,7 @@ def preview(opts: Options, embed: bool) -> None:
 def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> None:
     @main.command(name, help=help_text)
     @click.argument("set_ids", nargs=-1, metavar="[SET]...")
-    @click.option("--wait", is_flag=True, help="Wait for another build of the same output root.")
+    @wait_option
     @click.option(
         "--prune",
         is_flag=True,
@@ -234,7 +239,7 @@ _stage_command(
 
 @main.command("pages")
 @click.argument("set_ids", nargs=-1, metavar="[SET]...")
-@click.option("--wait", is_flag=True, help="Wait for another build of the same output root.")
+@wait_option
 @common_options
 def pages_cmd(opts: Options, set_ids: Sequence[str], wait: bool) -> None:
     """Write each set's gallery front matter into its page (creating missing pages).
@@ -274,27 +279,26 @@ def _update_pages(cfg: Config, report: BuildReport, opts: Options) -> bool:
     return counts["failed"] == 0
 
 
-def _writer(cfg: Config, opts: Options, wait: bool) -> contextlib.AbstractContextManager[Any]:
+def _writer(
+    cfg: Config, opts: Options, wait: bool, *, remove_lock: bool = False
+) -> contextlib.AbstractContextManager[Any]:
     """The output root's lock for a command that writes; dry runs need none."""
     if opts.dry_run:
         return contextlib.nullcontext()
     quiet = opts.verbosity < 0
-    return exclusive_build(cfg, wait=wait, on_wait=None if quiet else _echo_err)
+    return exclusive_build(
+        cfg, wait=wait, on_wait=None if quiet else _echo_err, remove_lock=remove_lock
+    )
 
 
 @main.command()
-@click.option("--wait", is_flag=True, help="Wait for another build of the same output root.")
+@wait_option
 @common_options
 def clean(opts: Options, wait: bool) -> None:
     """Remove every output the manifest records, then the manifest; nothing else."""
     cfg = opts.load()
     out_root = cfg.paths.output_root
-    lock = (
-        contextlib.nullcontext()
-        if opts.dry_run
-        else exclusive_build(cfg, wait=wait, on_wait=_echo_err, remove_lock=True)
-    )
-    with lock:
+    with _writer(cfg, opts, wait, remove_lock=True):
         report = cleanup.clean(out_root, dry_run=opts.dry_run)
     verb = "would remove" if opts.dry_run else "removed"
     if opts.verbosity >= 1 or opts.dry_run:
