@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pipeline.blend import composite
 from pipeline.config import AnimationConfig, Config, load_config, parse_colour
 from pipeline.crop import shared_crop
 from pipeline.frames import decode
@@ -47,7 +48,6 @@ from pipeline.stages.animation import animation_size, fit_frame, gif_settings
 from pipeline.video import (
     Mp4Settings,
     WebmSettings,
-    composite,
     encode_mp4,
     encode_webm,
     ffmpeg_exe,

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import GifImagePlugin, Image
 
+from pipeline.blend import composite
 from pipeline.frames import mask_bbox
 from pipeline.quantize import quantize_shared
 
@@ -52,16 +53,14 @@ def matte(rgba: np.ndarray, colour: tuple[int, int, int], tolerance: int) -> np.
     """Blend ``rgba`` onto ``colour``: every pixel ends fully opaque or fully
     transparent. Transparent: alpha 0, or a blend within ``tolerance`` of the matte
     on every channel."""
-    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-    bg = np.array(colour, dtype=np.float32)
-    blended = rgba[..., :3].astype(np.float32) * alpha + bg * (1.0 - alpha)
-    rgb = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
-    near = np.abs(rgb.astype(np.int16) - np.array(colour, dtype=np.int16)).max(axis=2)
-    clear = (rgba[..., 3] == 0) | (near <= tolerance)
+    rgb = composite(rgba, colour)
+    low = np.array([max(0, c - tolerance) for c in colour], dtype=np.uint8)
+    high = np.array([min(255, c + tolerance) for c in colour], dtype=np.uint8)
+    near = ((rgb >= low) & (rgb <= high)).all(axis=2)
+    keep = ~near & (rgba[..., 3] != 0)
     out = np.empty(rgba.shape, dtype=np.uint8)
-    out[..., :3] = rgb
-    out[..., 3] = 255
-    out[clear] = 0
+    np.multiply(rgb, keep[..., None], out=out[..., :3])
+    np.multiply(keep, np.uint8(255), out=out[..., 3])
     return out
 
 

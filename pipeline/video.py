@@ -32,6 +32,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
+from pipeline.blend import composite
 from pipeline.errors import OutputError, PipelineError
 
 
@@ -66,25 +67,11 @@ def frame_rate(duration_ms: int) -> Fraction:
     return Fraction(1000, duration_ms)
 
 
-def composite(rgba: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
-    """``rgba`` over an opaque ``colour``, as RGB uint8."""
-    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-    blended = rgba[..., :3].astype(np.float32) * alpha + np.array(colour, np.float32) * (
-        1.0 - alpha
-    )
-    out: np.ndarray = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
-    return out
-
-
 def clear_hidden(rgba: np.ndarray) -> np.ndarray:
     """Zero the colour of fully transparent pixels, so what a source stored under
     alpha 0 costs no bits (a flat area is nearly free)."""
-    hidden = rgba[..., 3] == 0
-    if not hidden.any():
-        return rgba
-    out = rgba.copy()
-    out[hidden] = 0
-    return out
+    visible: np.ndarray = rgba[..., 3:4] != 0
+    return rgba * visible
 
 
 def encode_webm(

@@ -15,9 +15,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from pipeline.blend import composite
 from pipeline.cli import main
 from pipeline.config import AnimationConfig, config_from_dict
 from pipeline.errors import ConfigError
+from pipeline.gif import matte
 from pipeline.runner import run
 from pipeline.stages.animation import animation_size, fit_frame
 from pipeline.video import ffmpeg_exe
@@ -306,3 +308,32 @@ def test_size_is_even_never_upscaled_and_odd_frames_are_trimmed_not_resampled() 
     image = Image.fromarray(rng.integers(0, 256, (41, 65, 4), dtype=np.uint8), "RGBA")
     fitted = fit_frame(image, (64, 40))
     assert np.array_equal(np.asarray(fitted), np.asarray(image)[:40, :64])
+
+
+@pytest.mark.parametrize("colour", [(255, 255, 255), (0, 0, 0), (200, 120, 7)])
+def test_composite_rounds_like_the_exact_blend_for_every_value_and_alpha(
+    colour: tuple[int, int, int],
+) -> None:
+    value, alpha = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    rgba = np.stack([value, 255 - value, value // 2, alpha], axis=-1).astype(np.uint8)
+    exact = rgba[..., :3] * (alpha[..., None] / 255.0) + np.array(colour) * (
+        1.0 - alpha[..., None] / 255.0
+    )
+    got = composite(rgba, colour)
+    assert got.dtype == np.uint8
+    assert got.shape == (256, 256, 3)
+    assert np.array_equal(got, np.rint(exact).astype(np.uint8))
+
+
+def test_matte_makes_pixels_opaque_or_transparent_by_the_tolerance() -> None:
+    rgba = np.array(
+        [[[10, 20, 30, 255], [0, 0, 0, 0], [255, 255, 255, 128], [253, 252, 255, 255]]],
+        dtype=np.uint8,
+    )
+    out = matte(rgba, (255, 255, 255), 3)
+    assert out[0, 0].tolist() == [10, 20, 30, 255]  # opaque kept
+    assert out[0, 1].tolist() == [0, 0, 0, 0]  # transparent
+    assert out[0, 2].tolist() == [0, 0, 0, 0]  # blends to white: transparent
+    assert out[0, 3].tolist() == [0, 0, 0, 0]  # within 3 of white on every channel
+    rgba[0, 3] = [251, 255, 255, 255]  # 4 away on one channel: kept
+    assert matte(rgba, (255, 255, 255), 3)[0, 3].tolist() == [251, 255, 255, 255]
