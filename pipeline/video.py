@@ -70,8 +70,9 @@ def frame_rate(duration_ms: int) -> Fraction:
 def clear_hidden(rgba: np.ndarray) -> np.ndarray:
     """Zero the colour of fully transparent pixels, so what a source stored under
     alpha 0 costs no bits (a flat area is nearly free)."""
-    visible: np.ndarray = rgba[..., 3:4] != 0
-    return rgba * visible
+    visible = rgba[..., 3:4] != 0
+    out: np.ndarray = rgba * visible
+    return out
 
 
 def encode_webm(
