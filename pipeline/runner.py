@@ -360,7 +360,7 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
         decoded.clear()  # cropped copies are all we need from here on
         written: list[Written] = []
         kinds = _StepTimer()
-        for spec, fp in stale:
+        for spec, fp in _frame_by_frame(stale):
             with timer(spec.stage), kinds(f"{spec.stage}/{spec.kind}"):
                 out = stages[spec.stage].render(spec, pixels, cfg, out_root)
             ledger.record_output(set_id, fp, resolve_inside(out_root, spec.relpath), out)
@@ -456,6 +456,15 @@ def _planned_path(out_root: Path, spec: OutputSpec) -> str:
     through :func:`resolve_inside`; resolving symlinks twice per output here made
     two thirds of a no-op build's time."""
     return os.path.join(out_root, spec.relpath)  # noqa: PTH118 - see above
+
+
+def _frame_by_frame(stale: list[tuple[OutputSpec, str]]) -> list[tuple[OutputSpec, str]]:
+    """Every single-frame output of a frame together (stages in order), then the
+    outputs made from several frames: outputs of one frame share its resizes
+    (:meth:`SetPixels.resized`), which are kept for one frame at a time."""
+    return sorted(
+        stale, key=lambda item: (1, 0) if len(item[0].frames) != 1 else (0, item[0].frames[0])
+    )
 
 
 def _crop(frame: Frame, box: Box) -> Image.Image:

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.runner import run
+from pipeline.stages import SetPixels
 from tests.conftest import MakeConfig, write_set
 
 
@@ -63,3 +64,25 @@ def test_outputs_are_readable_by_others(raw: Path, out: Path, make_config: MakeC
     run(make_config())
     modes = {p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()}
     assert all(mode & 0o044 == 0o044 for mode in modes), modes
+
+
+def test_set_pixels_resamples_a_frame_once_and_keeps_one_frame_of_resizes() -> None:
+    frames = {k: Image.new("RGBA", (40, 30), (k, 0, 0, 255)) for k in (1, 2)}
+    pixels = SetPixels("S", True, frames)
+    small = pixels.resized(1, (20, 15))
+    assert small.size == (20, 15)
+    assert pixels.resized(1, (20, 15)) is small  # the thumbnail PNG and WebP share it
+    assert pixels.resized(1, (40, 30)) is frames[1]  # no resample at the frame's size
+    other = pixels.resized(2, (20, 15))
+    assert other.getpixel((5, 5)) == (2, 0, 0, 255)
+    assert pixels.resized(1, (20, 15)) is not small  # frame 1's resizes were dropped
+    made: list[str] = []
+
+    def make(key: str) -> list[str]:
+        made.append(key)
+        return [key]
+
+    first = pixels.derived("a", lambda: make("a"))
+    assert pixels.derived("a", lambda: make("a")) is first
+    assert pixels.derived("b", lambda: make("b")) == ["b"]
+    assert made == ["a", "b"]

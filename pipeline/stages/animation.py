@@ -158,9 +158,11 @@ def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> 
         data = _sprite_sheet(spec, pixels, a)
         write_bytes_atomic(dest, data)
         return _written(spec, fmt, len(data))
-    frames = [
-        np.asarray(fit_frame(pixels.frames[k], (spec.width, spec.height))) for k in spec.frames
-    ]
+    shape = (spec.width, spec.height)
+    frames = pixels.derived(
+        ("animation", spec.frames, shape),
+        lambda: [np.asarray(fit_frame(pixels.frames[k], shape)) for k in spec.frames],
+    )
     if spec.kind == "gif":
         data = encode_gif(frames, pixels.has_alpha, gif_settings(a))
         write_bytes_atomic(dest, data)

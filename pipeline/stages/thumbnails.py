@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from pipeline.config import Config
-from pipeline.encode import fit_size, png_bytes, resize
+from pipeline.encode import fit_size, png_bytes
 from pipeline.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
 from pipeline.stages import SetPixels
 
@@ -35,7 +35,7 @@ def plan(
 
 def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> Written:
     (k,) = spec.frames
-    image = resize(pixels.frames[k], (spec.width, spec.height))
+    image = pixels.resized(k, (spec.width, spec.height))
     data = png_bytes(image, pixels.has_alpha, spec.param("optimize_level"))
     write_bytes_atomic(resolve_inside(out_root, spec.relpath), data)
     return Written(spec.relpath, NAME, spec.kind, "png", spec.width, spec.height, len(data))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from pipeline.config import Config
-from pipeline.encode import avif_bytes, fit_size, png_bytes, resize, webp_bytes, width_size
+from pipeline.encode import avif_bytes, fit_size, png_bytes, webp_bytes, width_size
 from pipeline.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
 from pipeline.stages import SetPixels
 from pipeline.stages.thumbnails import thumb_relpath
@@ -89,7 +89,7 @@ def plan(
 
 def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> Written:
     (k,) = spec.frames
-    image = resize(pixels.frames[k], (spec.width, spec.height))
+    image = pixels.resized(k, (spec.width, spec.height))
     fmt = spec.relpath.suffix.lstrip(".")
     if fmt == "png":
         data = png_bytes(image, pixels.has_alpha, spec.param("optimize_level"))
