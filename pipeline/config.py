@@ -159,6 +159,9 @@ class BuildConfig:
 
     jobs: int | None = None
     start_method: Literal["fork", "spawn", "forkserver"] | None = None
+    # Video encoders (ffmpeg) running at once across workers; None: half the
+    # workers, at least one. Each holds 90-170 MB, so this bounds peak memory.
+    encoders: int | None = None
 
 
 @dataclass(frozen=True)
@@ -450,6 +453,8 @@ def _semantic_problems(config: Config) -> list[str]:
     problems.extend(_animation_problems(config.animation))
     if config.build.jobs is not None and config.build.jobs < 1:
         problems.append("build.jobs: must be at least 1")
+    if config.build.encoders is not None and config.build.encoders < 1:
+        problems.append("build.encoders: must be at least 1")
     problems.extend(_pages_problems(config))
     return problems
 

@@ -1,4 +1,6 @@
-"""One writer per output root: a build holds an exclusive lock on a file in it.
+"""Locks: one writer per output root, and a bound on video encoders across workers.
+
+A build holds an exclusive lock on a file in the output root.
 
 Two builds writing the same outputs and manifest at once would interleave their
 writes (each file stays whole, but the manifest of one would forget the outputs of
@@ -17,6 +19,7 @@ import fcntl
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Config
@@ -110,3 +113,45 @@ def remove_stale_temps(folders: Iterable[Path]) -> list[Path]:
                         path.unlink()
                         removed.append(path)
     return removed
+
+
+@dataclass(frozen=True)
+class EncoderSlots:
+    """At most ``count`` video encoders at once across a build's workers.
+
+    One ffmpeg encoding VP9 with alpha holds about 170 MB, x264 about 90 MB; two
+    workers each running one on top of their own frames would pass the memory
+    bound the pipeline keeps (see the README). Each slot is a file in ``folder``
+    (made by the build, removed after it) that a worker ``flock``s while its
+    encoder runs, so a killed worker frees its slot. Plain data: it pickles into
+    the job under every start method."""
+
+    folder: str
+    count: int
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Take a free slot, or wait for one."""
+        fds = [
+            os.open(os.path.join(self.folder, f"slot-{i}"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)  # noqa: PTH118
+            for i in range(self.count)
+        ]
+        try:
+            held = next((fd for fd in fds if _try_flock(fd)), None)
+            if held is None:  # all busy: wait on one (which one frees first is unknown)
+                held = fds[os.getpid() % len(fds)]
+                fcntl.flock(held, fcntl.LOCK_EX)
+            yield
+        finally:
+            for fd in fds:
+                os.close(fd)  # closing releases the slot
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return False
+        raise
+    return True

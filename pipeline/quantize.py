@@ -11,7 +11,7 @@ colours, and one palette means one colour table and no palette flicker.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ def libimagequant_version() -> int:
 
 
 def quantize_shared(
-    frames: Sequence[np.ndarray],
+    frames: Callable[[], Iterable[np.ndarray]],
     *,
     max_colors: int = 256,
     quality: tuple[int, int] = (0, 100),
@@ -43,14 +43,13 @@ def quantize_shared(
     dithering: float = 1.0,
     posterization: int = 0,
 ) -> SharedPalette:
-    """Quantise ``frames`` (each ``h`` x ``w`` x 4, uint8 RGBA) to one shared palette.
+    """Quantise the frames (each ``h`` x ``w`` x 4, uint8 RGBA) to one shared palette.
 
-    Fully transparent pixels all map to one transparent entry, so the caller can
-    use its index as the GIF transparent index.
+    ``frames()`` is called twice, once for the histogram and once for the remap,
+    and each pass takes one frame at a time: only one frame need exist at once
+    (the caller may make them on the fly). Fully transparent pixels all map to one
+    transparent entry, so the caller can use its index as the GIF transparent index.
     """
-    if not frames:
-        raise ValueError("no frames to quantise")
-    buffers = [np.ascontiguousarray(f, dtype=np.uint8) for f in frames]
     attr = lib.liq_attr_create()
     if attr == ffi.NULL:
         raise PipelineError("libimagequant: cannot create attributes (out of memory?)")
@@ -64,14 +63,19 @@ def quantize_shared(
         histogram = lib.liq_histogram_create(attr)
         # One liq_image alive at a time: each keeps a float copy of its pixels
         # (16 bytes a pixel), so 16 live frames would cost 16 of those at once.
-        for buf in buffers:
-            with _liq_image(attr, buf) as image:
+        count = 0
+        for frame in frames():
+            with _liq_image(attr, np.ascontiguousarray(frame, dtype=np.uint8)) as image:
                 _check(lib.liq_histogram_add_image(histogram, attr, image), "histogram")
+            count += 1
+        if not count:
+            raise ValueError("no frames to quantise")
         _check(lib.liq_histogram_quantize(histogram, attr, result_p), "quantize")
         result = result_p[0]
         _check(lib.liq_set_dithering_level(result, dithering), "dithering")
         indices: list[np.ndarray] = []
-        for buf in buffers:
+        for frame in frames():
+            buf = np.ascontiguousarray(frame, dtype=np.uint8)
             out = np.empty(buf.shape[:2], dtype=np.uint8)
             with _liq_image(attr, buf) as image:
                 _check(

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import ctypes
+import dataclasses
 import multiprocessing
 import os
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -29,6 +32,7 @@ from pipeline.config import Config
 from pipeline.crop import shared_crop
 from pipeline.errors import FrameError, PipelineError, UnknownSetError
 from pipeline.frames import Box, Frame, FrameInfo, decode
+from pipeline.lock import EncoderSlots
 from pipeline.manifest import Manifest, fingerprint
 from pipeline.outputs import OutputSpec, Written, resolve_inside
 from pipeline.sets import Defect, SourceSet, discover
@@ -47,6 +51,8 @@ class SetJob:
     force: bool
     dry_run: bool
     slice: Manifest
+    # Shared with the other workers of the build: a bound on ffmpeg processes.
+    encoders: EncoderSlots | None = None
 
 
 @dataclass
@@ -155,6 +161,7 @@ def run(
             on_result(result)
 
     by_set = manifest.outputs_by_set()
+    stack = contextlib.ExitStack()
     for source in sources:
         job = SetJob(source, cfg, chosen, force, dry_run, _slice(manifest, cfg, source, by_set))
         quick = process_set(job, may_decode=False)
@@ -169,6 +176,8 @@ def run(
     workers = max(1, min(jobs or cfg.jobs, len(pending)))
     last_save = time.monotonic()
     try:
+        slots = stack.enter_context(_encoder_slots(cfg, workers))
+        pending = [dataclasses.replace(job, encoders=slots) for job in pending]
         for result in _execute(pending, workers):
             if not dry_run:
                 manifest.merge(result.slice)
@@ -177,6 +186,7 @@ def run(
                     last_save = time.monotonic()
             finish(result)
     finally:
+        stack.close()
         if not dry_run:
             _save(manifest, out_root)
     removed = _prune(manifest, cfg, results, dry_run) if prune else []
@@ -254,6 +264,18 @@ def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
             raise
 
 
+@contextlib.contextmanager
+def _encoder_slots(cfg: Config, workers: int) -> Iterator[EncoderSlots | None]:
+    """The build's encoder slots (``build.encoders``, by default half the workers),
+    or ``None`` when every worker may run its encoder at once anyway."""
+    count = cfg.build.encoders or max(1, workers // 2)
+    if count >= workers:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="muscle-assets-encoders-") as folder:
+        yield EncoderSlots(folder, count)
+
+
 def _start_method(cfg: Config) -> str | None:
     """``forkserver`` unless configured: oxipng's thread pool does not survive a
     ``fork``, so forking a process that has already encoded a PNG in-process (a
@@ -263,6 +285,15 @@ def _start_method(cfg: Config) -> str | None:
         return cfg.build.start_method
     available = multiprocessing.get_all_start_methods()
     return "forkserver" if "forkserver" in available else None
+
+
+def _give_back_memory() -> None:
+    """Return freed heap memory to the OS (glibc's ``malloc_trim``; elsewhere a
+    no-op). glibc keeps freed buffers such as a set's full decoded frames in its
+    heap, so a worker would otherwise stay at its high-water mark, about 50 MB
+    above what it holds, while it waits on ffmpeg."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _run_job(job: SetJob) -> SetResult:
@@ -354,15 +385,25 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
             if k not in decoded:
                 with timer("decode"):
                     decoded[k] = decode(source.frames[k], k, cfg.frames)
+        cropped: dict[int, Image.Image] = {}
         with timer("crop"):
-            cropped = {k: _crop(decoded[k], crop) for k in needed}
+            for k in needed:  # each full frame is freed as soon as it is cropped
+                cropped[k] = _crop(decoded.pop(k), crop)
+        decoded.clear()  # the cropped copies are all we need from here on
+        _give_back_memory()
         pixels = SetPixels(set_id, first.has_alpha, cropped)
-        decoded.clear()  # cropped copies are all we need from here on
         written: list[Written] = []
         kinds = _StepTimer()
         for spec, fp in _frame_by_frame(stale):
-            with timer(spec.stage), kinds(f"{spec.stage}/{spec.kind}"):
-                out = stages[spec.stage].render(spec, pixels, cfg, out_root)
+            stage = stages[spec.stage]
+            with contextlib.ExitStack() as held:
+                if job.encoders is not None and spec.kind in stage.ENCODER_KINDS:
+                    with timer("encoder-wait"):
+                        held.enter_context(job.encoders.hold())
+                with timer(spec.stage), kinds(f"{spec.stage}/{spec.kind}"):
+                    out = stage.render(spec, pixels, cfg, out_root)
+                if len(spec.frames) > 1:  # an animation's working buffers are free now
+                    _give_back_memory()
             ledger.record_output(set_id, fp, resolve_inside(out_root, spec.relpath), out)
             written.append(out)
         current = [w for spec, _ in planned if (w := ledger.written(str(spec.relpath)))]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from pipeline.lock import LOCK_NAME
+from pipeline.errors import ConfigError
+from pipeline.lock import LOCK_NAME, EncoderSlots
 from pipeline.manifest import MANIFEST_NAME
 from pipeline.runner import run
 from tests.conftest import MakeConfig, write_set
@@ -48,6 +50,35 @@ def test_jobs_2_writes_the_same_bytes_as_jobs_1(
     assert tree_bytes(serial) == tree_bytes(parallel)
     assert recorded(serial) == recorded(parallel)
     assert [r.set_id for r in two.results] == ["Arm-Biceps", "Leg", "Leg-Soleus"]
+    # Two workers share one video encoder slot by default: every set took it.
+    assert all("encoder-wait" in r.stage_seconds for r in two.results)
+    assert not any("encoder-wait" in r.stage_seconds for r in one.results)
+
+
+def test_encoder_slots_let_count_holders_in_at_once(tmp_path: Path) -> None:
+    slots = EncoderSlots(str(tmp_path), 1)
+    entered = threading.Event()
+
+    def second() -> None:
+        with slots.hold():
+            entered.set()
+
+    with slots.hold():
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        assert not entered.wait(0.3)  # the one slot is taken
+    assert entered.wait(10)  # and free once released
+    waiter.join()
+
+    two = EncoderSlots(str(tmp_path / "two"), 2)
+    (tmp_path / "two").mkdir()
+    with two.hold(), two.hold():  # two slots: both held at once, no wait
+        assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["slot-0", "slot-1"]
+
+
+def test_encoders_must_be_at_least_one(make_config: MakeConfig) -> None:
+    with pytest.raises(ConfigError, match=r"build\.encoders: must be at least 1"):
+        make_config(build={"encoders": 0})
 
 
 def build_in_fresh_process(raw: Path, out: Path, method: str) -> None:

@@ -66,6 +66,9 @@ class SetPixels:
 class Stage(Protocol):
     NAME: str
     VERSION: int
+    # Kinds whose render runs a video encoder (ffmpeg): the runner bounds how many
+    # run at once across workers, for memory.
+    ENCODER_KINDS: frozenset[str]
 
     def plan(
         self, set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config

@@ -17,7 +17,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import PIL
@@ -39,6 +39,7 @@ from pipeline.video import Mp4Settings, WebmSettings, encode_mp4, encode_webm
 
 NAME = "animate"
 VERSION = 1
+ENCODER_KINDS: frozenset[str] = frozenset({"webm", "mp4"})
 
 Params = tuple[tuple[str, Any], ...]
 
@@ -158,11 +159,7 @@ def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> 
         data = _sprite_sheet(spec, pixels, a)
         write_bytes_atomic(dest, data)
         return _written(spec, fmt, len(data))
-    shape = (spec.width, spec.height)
-    frames = pixels.derived(
-        ("animation", spec.frames, shape),
-        lambda: [np.asarray(fit_frame(pixels.frames[k], shape)) for k in spec.frames],
-    )
+    frames = animation_frames(pixels, spec.frames, (spec.width, spec.height))
     if spec.kind == "gif":
         data = encode_gif(frames, pixels.has_alpha, gif_settings(a))
         write_bytes_atomic(dest, data)
@@ -185,11 +182,49 @@ def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> 
     return _written(spec, fmt, size)
 
 
+class _Trimmed(Sequence[np.ndarray]):
+    """Frames that only lose their last row or column, cut on each access: no
+    second copy of the set is held while the GIF and the videos are made."""
+
+    def __init__(self, images: list[Image.Image], size: tuple[int, int]) -> None:
+        self._images, self._size = images, size
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    @overload
+    def __getitem__(self, index: int) -> np.ndarray: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[np.ndarray]: ...
+    def __getitem__(self, index: int | slice) -> np.ndarray | Sequence[np.ndarray]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return np.asarray(fit_frame(self._images[index], self._size))
+
+
+def animation_frames(
+    pixels: SetPixels, ks: Sequence[int], size: tuple[int, int]
+) -> Sequence[np.ndarray]:
+    """The frames at the animation size, in playing order. Resampled frames are
+    made once and shared by the GIF, WebM and MP4; frames that only need trimming
+    are cut as each encoder reads them, which is nearly free."""
+    images = [pixels.frames[k] for k in ks]
+    if all(_trims_only(image.size, size) for image in images):
+        return _Trimmed(images, size)
+    return pixels.derived(
+        ("animation", tuple(ks), size),
+        lambda: [np.asarray(fit_frame(image, size)) for image in images],
+    )
+
+
+def _trims_only(have: tuple[int, int], want: tuple[int, int]) -> bool:
+    return 0 <= have[0] - want[0] <= 1 and 0 <= have[1] - want[1] <= 1
+
+
 def fit_frame(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """Resize to ``size``; when only rounding to even numbers shrank it, trim the
     last row or column instead (it is crop margin), so no pixel is resampled."""
-    width, height = image.size
-    if 0 <= width - size[0] <= 1 and 0 <= height - size[1] <= 1:
+    if _trims_only(image.size, size):
         return image.crop((0, 0, *size)).convert("RGBA")
     return resize(image, size).convert("RGBA")
 
@@ -198,7 +233,7 @@ def _written(spec: OutputSpec, fmt: str, size: int) -> Written:
     return Written(spec.relpath, NAME, spec.kind, fmt, spec.width, spec.height, size)
 
 
-def _animated_webp(frames: list[np.ndarray], has_alpha: bool, a: AnimationConfig) -> bytes:
+def _animated_webp(frames: Sequence[np.ndarray], has_alpha: bool, a: AnimationConfig) -> bytes:
     mode = "RGBA" if has_alpha else "RGB"
     images = [Image.fromarray(f, "RGBA").convert(mode) for f in frames]
     buffer = io.BytesIO()

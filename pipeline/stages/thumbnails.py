@@ -16,6 +16,7 @@ from pipeline.stages import SetPixels
 
 NAME = "thumbs"
 VERSION = 1
+ENCODER_KINDS: frozenset[str] = frozenset()
 
 
 def thumb_relpath(cfg: Config, set_id: str, k: int, ext: str = "png") -> PurePosixPath:

@@ -21,6 +21,7 @@ from pipeline.stages.thumbnails import thumb_relpath
 
 NAME = "variants"
 VERSION = 1
+ENCODER_KINDS: frozenset[str] = frozenset()
 
 
 def frame_relpath(cfg: Config, set_id: str, k: int, ext: str = "png") -> PurePosixPath:
