@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
@@ -54,10 +55,11 @@ def child(args: argparse.Namespace) -> None:
     from pipeline.config import config_from_dict
     from pipeline.runner import run
 
-    data = {
-        "paths": {"raw": args.raw, "output": args.output},
-        "build": {"jobs": args.jobs},
-    }
+    data: dict[str, Any] = {}
+    if args.config:
+        data = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
+    data.setdefault("paths", {}).update(raw=args.raw, output=args.output)
+    data.setdefault("build", {}).update(jobs=args.jobs)
     cfg = config_from_dict(data, Path.cwd())
     report = run(cfg, args.set_ids or ())
     stages: dict[str, float] = {}
@@ -133,9 +135,12 @@ def measured(command: list[str]) -> tuple[float, int, str, float]:
     return seconds, peak // 1024, stdout, cpu
 
 
-def build(raw: Path, out: Path, jobs: int, *set_ids: str) -> dict[str, Any]:
+def build(
+    raw: Path, out: Path, jobs: int, *set_ids: str, config: str | None = None
+) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "--child"]
     command += ["--raw", str(raw), "--output", str(out), "--jobs", str(jobs), *set_ids]
+    command += ["--config", config] if config else []
     seconds, peak, stdout, cpu = measured(command)
     result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     result.update(wall=seconds, peak_rss_mib=peak, cpu_seconds=cpu)
@@ -405,10 +410,17 @@ def main() -> None:
     parser.add_argument("--supersample", type=int, default=1)
     parser.add_argument("--noop-sets", type=int, default=230)
     parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument(
+        "--config",
+        help="pipeline config (YAML) for our builds, to measure other settings; "
+        "the benchmark sets paths and jobs",
+    )
     args = parser.parse_args()
     if args.child:
         child(args)
         return
+    if args.config:
+        args.config = str(Path(args.config).resolve())  # the builds run from the root
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     source = corpus(args.sets, args.size, args.supersample)
@@ -417,24 +429,25 @@ def main() -> None:
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "corpus": {"sets": args.sets, "frames": args.sets * 16, "size": args.size},
+        "config": Path(args.config).read_text(encoding="utf-8") if args.config else None,
     }
     print(f"corpus: {args.sets} sets x 16 frames, {args.size} px; {CORES} cores", flush=True)
     res["decode_floor"] = decode_floor(raw)
     out1, outn = WORK / "out-jobs1", WORK / "out-jobsN"
     for out in (out1, outn):
         shutil.rmtree(out, ignore_errors=True)
-    res["jobs1"] = build(raw, out1, 1)
+    res["jobs1"] = build(raw, out1, 1, config=args.config)
     print(f"full build --jobs 1: {res['jobs1']['wall']:.1f} s", flush=True)
-    res["jobsN"] = build(raw, outn, CORES)
+    res["jobsN"] = build(raw, outn, CORES, config=args.config)
     print(f"full build --jobs {CORES}: {res['jobsN']['wall']:.1f} s", flush=True)
     res["identical_bytes"] = tree_bytes(out1) == tree_bytes(outn)
-    res["noop"] = build(raw, outn, CORES)
+    res["noop"] = build(raw, outn, CORES, config=args.config)
     one = sorted(raw.glob("*-1.png"))[0].stem.rsplit("-", 1)[0]
     single = WORK / "out-one-set"
     shutil.rmtree(single, ignore_errors=True)
-    res["one_set"] = build(raw, single, CORES, one)
+    res["one_set"] = build(raw, single, CORES, one, config=args.config)
     recolour_inside(raw / f"{one}-5.png")
-    res["touched"] = build(raw, outn, CORES)
+    res["touched"] = build(raw, outn, CORES, config=args.config)
     res["touched"]["set"] = one
     res["output_bytes"] = bytes_by_kind(outn)
     kinds = set(res["output_bytes"])
@@ -446,8 +459,8 @@ def main() -> None:
     noop_raw = fresh_copy(small, "raw-noop", args.noop_sets)
     noop_out = WORK / "out-noop"
     shutil.rmtree(noop_out, ignore_errors=True)
-    build(noop_raw, noop_out, CORES)
-    res["noop_large"] = build(noop_raw, noop_out, CORES)
+    build(noop_raw, noop_out, CORES, config=args.config)
+    res["noop_large"] = build(noop_raw, noop_out, CORES, config=args.config)
     res["noop_large"]["sets"] = args.noop_sets
     cli = [str(Path(sys.executable).parent / "muscle-assets"), "build", "-q"]
     cli += ["--config", str(write_config(noop_raw, noop_out))]

@@ -129,22 +129,41 @@ class EncoderSlots:
     folder: str
     count: int
 
-    @contextlib.contextmanager
-    def hold(self) -> Iterator[None]:
-        """Take a free slot, or wait for one."""
+    def take(self, *, wait: bool) -> _Slot | None:
+        """A free slot, to hold as a context manager (leaving it frees the slot);
+        with ``wait`` block until one is free, else ``None`` when all are taken."""
         fds = [
             os.open(os.path.join(self.folder, f"slot-{i}"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)  # noqa: PTH118
             for i in range(self.count)
         ]
         try:
             held = next((fd for fd in fds if _try_flock(fd)), None)
-            if held is None:  # all busy: wait on one (which one frees first is unknown)
+            if held is None and wait:  # which slot frees first is unknown: wait on one
                 held = fds[os.getpid() % len(fds)]
                 fcntl.flock(held, fcntl.LOCK_EX)
-            yield
-        finally:
+        except BaseException:
             for fd in fds:
-                os.close(fd)  # closing releases the slot
+                os.close(fd)
+            raise
+        for fd in fds:
+            if fd != held:
+                os.close(fd)
+        return None if held is None else _Slot(held)
+
+
+class _Slot(contextlib.AbstractContextManager["_Slot"]):
+    """A held encoder slot; closing its file releases it (as does dying)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _try_flock(fd: int) -> bool:

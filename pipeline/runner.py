@@ -36,7 +36,7 @@ from pipeline.lock import EncoderSlots
 from pipeline.manifest import Manifest, fingerprint
 from pipeline.outputs import OutputSpec, Written, resolve_inside
 from pipeline.sets import Defect, SourceSet, discover
-from pipeline.stages import SetPixels, all_stages
+from pipeline.stages import SetPixels, Stage, all_stages
 
 Status = Literal["built", "up-to-date", "stale", "failed"]
 
@@ -253,7 +253,9 @@ def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
             yield _run_job(job)
         return
     context = multiprocessing.get_context(_start_method(jobs[0].cfg))
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_worker_init
+    ) as pool:
         futures = {pool.submit(_run_job, job): job for job in jobs}
         try:
             for future in cf.as_completed(futures):
@@ -287,16 +289,31 @@ def _start_method(cfg: Config) -> str | None:
     return "forkserver" if "forkserver" in available else None
 
 
+def _worker_init() -> None:
+    """Have glibc map buffers of 3 MiB and more (a decoded 1000 px frame, the
+    quantiser's float copy of a frame) on their own, so freeing one returns it to
+    the OS. By default glibc raises that threshold after the first such buffer is
+    freed and later ones stay in the heap: a worker then sits at its high-water
+    mark, about 40 MB more, while it feeds ffmpeg. Smaller buffers (numpy
+    temporaries) stay in the heap, where reuse is cheap; elsewhere than glibc this
+    does nothing."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 3 << 20)
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
+
+
 def _give_back_memory() -> None:
-    """Return freed heap memory to the OS (glibc's ``malloc_trim``; elsewhere a
-    no-op). glibc keeps freed buffers such as a set's full decoded frames in its
-    heap, so a worker would otherwise stay at its high-water mark, about 50 MB
-    above what it holds, while it waits on ffmpeg."""
+    """Return free heap memory to the OS (glibc's ``malloc_trim``; elsewhere a
+    no-op): after a set's full frames are cropped, and after each animation,
+    whatever their size."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)
 
 
 def _run_job(job: SetJob) -> SetResult:
+    _give_back_memory()  # what the worker's previous set left in the heap
     result = process_set(job, may_decode=True)
     assert result is not None
     return result
@@ -394,14 +411,10 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
         pixels = SetPixels(set_id, first.has_alpha, cropped)
         written: list[Written] = []
         kinds = _StepTimer()
-        for spec, fp in _frame_by_frame(stale):
-            stage = stages[spec.stage]
-            with contextlib.ExitStack() as held:
-                if job.encoders is not None and spec.kind in stage.ENCODER_KINDS:
-                    with timer("encoder-wait"):
-                        held.enter_context(job.encoders.hold())
+        for spec, fp, slot in _in_turn(_frame_by_frame(stale), stages, job.encoders, timer):
+            with slot:
                 with timer(spec.stage), kinds(f"{spec.stage}/{spec.kind}"):
-                    out = stage.render(spec, pixels, cfg, out_root)
+                    out = stages[spec.stage].render(spec, pixels, cfg, out_root)
                 if len(spec.frames) > 1:  # an animation's working buffers are free now
                     _give_back_memory()
             ledger.record_output(set_id, fp, resolve_inside(out_root, spec.relpath), out)
@@ -497,6 +510,38 @@ def _planned_path(out_root: Path, spec: OutputSpec) -> str:
     through :func:`resolve_inside`; resolving symlinks twice per output here made
     two thirds of a no-op build's time."""
     return os.path.join(out_root, spec.relpath)  # noqa: PTH118 - see above
+
+
+def _in_turn(
+    todo: list[tuple[OutputSpec, str]],
+    stages: Mapping[str, Stage],
+    slots: EncoderSlots | None,
+    timer: _StepTimer,
+) -> Iterator[tuple[OutputSpec, str, contextlib.AbstractContextManager[object]]]:
+    """The outputs to render, each with what to hold while rendering it (an encoder
+    slot for a video). A video goes as soon as a slot is free; while none is, the
+    worker makes its other outputs, and waits only when videos are all that is left."""
+    pending = list(todo)
+
+    def is_video(spec: OutputSpec) -> bool:
+        return slots is not None and spec.kind in stages[spec.stage].ENCODER_KINDS
+
+    while pending:
+        videos = [i for i, (spec, _) in enumerate(pending) if is_video(spec)]
+        slot = None
+        if videos and slots is not None:
+            if len(videos) < len(pending):
+                slot = slots.take(wait=False)
+            else:
+                with timer("encoder-wait"):
+                    slot = slots.take(wait=True)
+        if slot is not None:
+            spec, fp = pending.pop(videos[0])
+            yield spec, fp, slot
+        else:
+            first = next(i for i, (spec, _) in enumerate(pending) if not is_video(spec))
+            spec, fp = pending.pop(first)
+            yield spec, fp, contextlib.nullcontext()
 
 
 def _frame_by_frame(stale: list[tuple[OutputSpec, str]]) -> list[tuple[OutputSpec, str]]:

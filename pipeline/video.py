@@ -35,6 +35,13 @@ import numpy as np
 from pipeline.blend import composite
 from pipeline.errors import OutputError, PipelineError
 
+# Threads per encoder: a constant, not the core count, because x264's and libvpx's
+# bytes depend on it (the same config must make the same bytes on every machine
+# and with every --jobs). Two suits the usual build, where encoders take turns
+# (build.encoders) while the other workers wait or make stills: VP9 runs about
+# 1.5x faster for 7 % more memory.
+ENCODER_THREADS = 2
+
 
 @dataclass(frozen=True)
 class WebmSettings:
@@ -145,7 +152,7 @@ def _run_ffmpeg(
         "-an", "-map_metadata", "-1", "-fps_mode", "passthrough",
         "-frames:v", str(len(frames)),
         *codec,
-        "-threads", "1",
+        "-threads", str(ENCODER_THREADS),
         "-fflags", "+bitexact",
         str(dest),
     ]  # fmt: skip

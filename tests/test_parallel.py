@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import threading
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from pipeline.errors import ConfigError
 from pipeline.lock import LOCK_NAME, EncoderSlots
 from pipeline.manifest import MANIFEST_NAME
-from pipeline.runner import run
+from pipeline.outputs import OutputSpec
+from pipeline.runner import _in_turn, _StepTimer, run
+from pipeline.stages import all_stages
 from tests.conftest import MakeConfig, write_set
 
 
@@ -50,9 +55,6 @@ def test_jobs_2_writes_the_same_bytes_as_jobs_1(
     assert tree_bytes(serial) == tree_bytes(parallel)
     assert recorded(serial) == recorded(parallel)
     assert [r.set_id for r in two.results] == ["Arm-Biceps", "Leg", "Leg-Soleus"]
-    # Two workers share one video encoder slot by default: every set took it.
-    assert all("encoder-wait" in r.stage_seconds for r in two.results)
-    assert not any("encoder-wait" in r.stage_seconds for r in one.results)
 
 
 def test_encoder_slots_let_count_holders_in_at_once(tmp_path: Path) -> None:
@@ -60,20 +62,75 @@ def test_encoder_slots_let_count_holders_in_at_once(tmp_path: Path) -> None:
     entered = threading.Event()
 
     def second() -> None:
-        with slots.hold():
+        with slots.take(wait=True) or contextlib.nullcontext():
             entered.set()
 
-    with slots.hold():
+    first = slots.take(wait=False)
+    assert first is not None
+    with first:
+        assert slots.take(wait=False) is None  # the one slot is taken
         waiter = threading.Thread(target=second)
         waiter.start()
-        assert not entered.wait(0.3)  # the one slot is taken
+        assert not entered.wait(0.3)
     assert entered.wait(10)  # and free once released
     waiter.join()
 
-    two = EncoderSlots(str(tmp_path / "two"), 2)
     (tmp_path / "two").mkdir()
-    with two.hold(), two.hold():  # two slots: both held at once, no wait
-        assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["slot-0", "slot-1"]
+    two = EncoderSlots(str(tmp_path / "two"), 2)
+    a, b = two.take(wait=False), two.take(wait=False)
+    assert a is not None and b is not None  # two slots: both held at once
+    assert two.take(wait=False) is None
+    a.release()
+    c = two.take(wait=False)
+    assert c is not None
+    b.release()
+    c.release()
+
+
+def rendered(order: Iterator[tuple[OutputSpec, str, AbstractContextManager[object]]]) -> list[str]:
+    """Render (here: just name) each output while holding what it must hold."""
+    kinds = []
+    for _spec, kind, slot in order:
+        with slot:
+            kinds.append(kind)
+    return kinds
+
+
+def test_videos_take_a_free_slot_and_other_outputs_go_while_none_is(tmp_path: Path) -> None:
+    stages = all_stages()
+
+    def spec(stage: str, kind: str, frames: tuple[int, ...]) -> tuple[OutputSpec, str]:
+        return OutputSpec(stage, kind, PurePosixPath(f"{kind}{frames}"), frames, 1, 1, ()), kind
+
+    todo = [spec("thumbs", "thumb", (1,)), spec("variants", "png", (1,))]
+    todo += [spec("animate", kind, (1, 2)) for kind in ("gif", "webm", "mp4")]
+    slots = EncoderSlots(str(tmp_path), 1)
+    timer = _StepTimer()
+    other = slots.take(wait=False)  # another worker's encoder is running
+    assert other is not None
+    order = _in_turn(todo, stages, slots, timer)
+    made = [next(order)[1] for _ in range(3)]
+    assert made == ["thumb", "png", "gif"]  # everything but the videos, meanwhile
+    threading.Timer(0.2, other.release).start()
+    _, kind, slot = next(order)  # now it waits for the slot
+    assert kind == "webm" and "encoder-wait" in timer.seconds
+    with slot:
+        assert slots.take(wait=False) is None  # held while the video is made
+    assert rendered(order) == ["mp4"]
+    assert rendered(_in_turn(todo, stages, slots, _StepTimer())) == [
+        "webm",  # a free slot: videos first, then the rest
+        "mp4",
+        "thumb",
+        "png",
+        "gif",
+    ]
+    assert rendered(_in_turn(todo, stages, None, _StepTimer())) == [
+        "thumb",
+        "png",
+        "gif",
+        "webm",
+        "mp4",
+    ]
 
 
 def test_encoders_must_be_at_least_one(make_config: MakeConfig) -> None:
