@@ -85,9 +85,10 @@ def child(args: argparse.Namespace) -> None:
 # -- measuring a process tree ----------------------------------------------------
 def _children(pid: int) -> list[int]:
     kids: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            kids += [int(x) for x in (task / "children").read_text().split()]
+    with contextlib.suppress(OSError):  # the process may exit while we look
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                kids += [int(x) for x in (task / "children").read_text().split()]
     return kids
 
 

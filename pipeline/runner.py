@@ -161,7 +161,6 @@ def run(
             on_result(result)
 
     by_set = manifest.outputs_by_set()
-    stack = contextlib.ExitStack()
     for source in sources:
         job = SetJob(source, cfg, chosen, force, dry_run, _slice(manifest, cfg, source, by_set))
         quick = process_set(job, may_decode=False)
@@ -176,17 +175,16 @@ def run(
     workers = max(1, min(jobs or cfg.jobs, len(pending)))
     last_save = time.monotonic()
     try:
-        slots = stack.enter_context(_encoder_slots(cfg, workers))
-        pending = [dataclasses.replace(job, encoders=slots) for job in pending]
-        for result in _execute(pending, workers):
-            if not dry_run:
-                manifest.merge(result.slice)
-                if time.monotonic() - last_save > 2.0:
-                    _save(manifest, out_root)
-                    last_save = time.monotonic()
-            finish(result)
+        with _encoder_slots(cfg, workers) as slots:
+            pending = [dataclasses.replace(job, encoders=slots) for job in pending]
+            for result in _execute(pending, workers):
+                if not dry_run:
+                    manifest.merge(result.slice)
+                    if time.monotonic() - last_save > 2.0:
+                        _save(manifest, out_root)
+                        last_save = time.monotonic()
+                finish(result)
     finally:
-        stack.close()
         if not dry_run:
             _save(manifest, out_root)
     removed = _prune(manifest, cfg, results, dry_run) if prune else []
