@@ -37,10 +37,10 @@ from pipeline.errors import OutputError, PipelineError
 
 # Threads per encoder: a constant, not the core count, because x264's and libvpx's
 # bytes depend on it (the same config must make the same bytes on every machine
-# and with every --jobs). Two suits the usual build, where encoders take turns
-# (build.encoders) while the other workers wait or make stills: VP9 runs about
-# 1.5x faster for 7 % more memory.
-ENCODER_THREADS = 2
+# and with every --jobs). One, because workers already fill the cores: measured
+# on 2 cores, two threads made a --jobs 1 build 9 % faster but a --jobs 2 build
+# 5 % slower, and each VP9 encoder 7 % larger in memory.
+ENCODER_THREADS = 1
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from pipeline.stages import SetPixels
 from pipeline.video import Mp4Settings, WebmSettings, encode_mp4, encode_webm
 
 NAME = "animate"
-VERSION = 2  # 2: ffmpeg encodes with two threads
+VERSION = 1
 ENCODER_KINDS: frozenset[str] = frozenset({"webm", "mp4"})
 
 Params = tuple[tuple[str, Any], ...]
