@@ -46,8 +46,8 @@ sample: $(STAMP)  ## regenerate raw/ from the renderer
 
 bench: bench-build bench-animation  ## every benchmark (results in bench/results/)
 
-bench-build: $(STAMP) bench-tools  ## full/incremental/parallel build vs a reference recipe
-	$(BIN)/python bench/build.py
+bench-build: $(STAMP) bench-tools  ## full/incremental/parallel build vs a reference recipe (BUILD_ARGS="--config bench/speed.yaml")
+	$(BIN)/python bench/build.py $(BUILD_ARGS)
 
 # Reference tools for the benchmark, each optional: a tool that cannot be installed
 # is reported as "missing" by the benchmark. npm packages go into bench/.tools

@@ -431,6 +431,7 @@ def main() -> None:
         "machine": machine(),
         "corpus": {"sets": args.sets, "frames": args.sets * 16, "size": args.size},
         "config": Path(args.config).read_text(encoding="utf-8") if args.config else None,
+        "config_name": Path(args.config).name if args.config else None,
     }
     print(f"corpus: {args.sets} sets x 16 frames, {args.size} px; {CORES} cores", flush=True)
     res["decode_floor"] = decode_floor(raw)
@@ -468,10 +469,12 @@ def main() -> None:
     res["noop_large"]["cli_wall"] = measured(cli)[0]
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     text = json.dumps(res, indent=2)
-    (RESULTS / f"build-{stamp}.json").write_text(text, encoding="utf-8")
-    (RESULTS / "build-latest.json").write_text(text, encoding="utf-8")
+    # A run with --config keeps its own "latest" files, beside the defaults' ones.
+    name = f"build-{Path(args.config).stem}" if args.config else "build"
+    (RESULTS / f"{name}-{stamp}.json").write_text(text, encoding="utf-8")
+    (RESULTS / f"{name}-latest.json").write_text(text, encoding="utf-8")
     table = render_table(res)
-    (RESULTS / "build-latest.md").write_text(table, encoding="utf-8")
+    (RESULTS / f"{name}-latest.md").write_text(table, encoding="utf-8")
     print(table)
     print(text)
 
@@ -534,9 +537,10 @@ def render_table(r: dict[str, Any]) -> str:
     rows.append(("per output kind (jobs 1, summed)", per_kind))
     total = sum(r["output_bytes"].values())
     rows.append(("output bytes", f"{total / 1e6:.2f} MB"))
+    settings = "default settings" if not r.get("config") else f"settings `{r['config_name']}`"
     lines = [
         f"Benchmark `make bench-build`, {r['date']}, {r['machine']}; corpus "
-        f"{r['corpus']['sets']} sets x 16 frames, {r['corpus']['size']} px.",
+        f"{r['corpus']['sets']} sets x 16 frames, {r['corpus']['size']} px; {settings}.",
         "",
         "| measure | value |",
         "| --- | --- |",
