@@ -465,7 +465,7 @@ def main() -> None:
     res["noop_large"] = build(noop_raw, noop_out, CORES, config=args.config)
     res["noop_large"]["sets"] = args.noop_sets
     cli = [str(Path(sys.executable).parent / "muscle-assets"), "build", "-q"]
-    cli += ["--config", str(write_config(noop_raw, noop_out))]
+    cli += ["--config", str(write_config(noop_raw, noop_out, args.config))]
     res["noop_large"]["cli_wall"] = measured(cli)[0]
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     text = json.dumps(res, indent=2)
@@ -479,9 +479,14 @@ def main() -> None:
     print(text)
 
 
-def write_config(raw: Path, out: Path) -> Path:
+def write_config(raw: Path, out: Path, config: str | None) -> Path:
+    """The config the CLI no-op build runs with: the benchmark's settings (or the
+    defaults), so it finds the outputs of the library build up to date."""
     path = WORK / "noop.yaml"
-    data = {"paths": {"raw": str(raw), "output": str(out)}}
+    data: dict[str, Any] = {}
+    if config:
+        data = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
+    data.setdefault("paths", {}).update(raw=str(raw), output=str(out))
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
 
