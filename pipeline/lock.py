@@ -119,7 +119,7 @@ def remove_stale_temps(folders: Iterable[Path]) -> list[Path]:
 class EncoderSlots:
     """At most ``count`` video encoders at once across a build's workers.
 
-    One ffmpeg encoding VP9 with alpha holds about 170 MB, x264 about 90 MB; two
+    One ffmpeg encoding VP9 with alpha holds about 170 MB, x264 about 95 MB; two
     workers each running one on top of their own frames would pass the memory
     bound the pipeline keeps (see the README). Each slot is a file in ``folder``
     (made by the build, removed after it) that a worker ``flock``s while its
