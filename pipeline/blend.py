@@ -6,13 +6,17 @@ import numpy as np
 from PIL import Image
 
 
-def composite(rgba: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
-    """``rgba`` (``h`` x ``w`` x 4, uint8) over an opaque ``colour``, as RGB uint8.
+def over(image: Image.Image, colour: tuple[int, int, int]) -> Image.Image:
+    """An RGBA ``image`` over an opaque ``colour``, as an RGB image.
 
     Pillow's masked paste rounds ``(rgb * a + colour * (255 - a)) / 255`` to the
     nearest integer, exactly as a float blend would (checked against every colour
     and alpha value in the tests), at about a quarter of numpy's cost."""
-    image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
     out = Image.new("RGB", image.size, colour)
     out.paste(image.convert("RGB"), (0, 0), image.getchannel("A"))
-    return np.asarray(out)
+    return out
+
+
+def composite(rgba: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """``rgba`` (``h`` x ``w`` x 4, uint8) over an opaque ``colour``, as RGB uint8."""
+    return np.asarray(over(Image.fromarray(np.ascontiguousarray(rgba), "RGBA"), colour))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import GifImagePlugin, Image
 
+from pipeline.blend import over
 from pipeline.frames import mask_bbox
 from pipeline.quantize import quantize_shared
 
@@ -55,15 +56,12 @@ def matte(rgba: np.ndarray, colour: tuple[int, int, int], tolerance: int) -> np.
     times slower on the interleaved ``h`` x ``w`` x 3 layout (this runs twice per
     frame, once per quantiser pass)."""
     image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
-    alpha = image.getchannel("A")
-    blended = Image.new("RGB", image.size, colour)
-    blended.paste(image.convert("RGB"), (0, 0), alpha)
-    bands = [np.asarray(band) for band in blended.split()]
+    bands = [np.asarray(band) for band in over(image, colour).split()]
     near = np.ones(bands[0].shape, dtype=bool)
     for band, c in zip(bands, colour, strict=True):
         near &= band >= max(0, c - tolerance)
         near &= band <= min(255, c + tolerance)
-    keep = (np.asarray(alpha) != 0) & ~near
+    keep = (rgba[..., 3] != 0) & ~near
     mask = keep.astype(np.uint8)
     planes = [Image.fromarray(band * mask) for band in bands]
     planes.append(Image.fromarray(mask * np.uint8(255)))
