@@ -451,10 +451,10 @@ def _semantic_problems(config: Config) -> list[str]:
     if any(w < 1 for w in v.widths):
         problems.append("variants.widths: every width must be positive")
     problems.extend(_animation_problems(config.animation))
-    if config.build.jobs is not None and config.build.jobs < 1:
-        problems.append("build.jobs: must be at least 1")
-    if config.build.encoders is not None and config.build.encoders < 1:
-        problems.append("build.encoders: must be at least 1")
+    for key in ("jobs", "encoders"):
+        count = getattr(config.build, key)
+        if count is not None and count < 1:
+            problems.append(f"build.{key}: must be at least 1")
     problems.extend(_pages_problems(config))
     return problems
 
