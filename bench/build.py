@@ -55,10 +55,7 @@ def child(args: argparse.Namespace) -> None:
     from pipeline.config import config_from_dict
     from pipeline.runner import run
 
-    data: dict[str, Any] = {}
-    if args.config:
-        data = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
-    data.setdefault("paths", {}).update(raw=args.raw, output=args.output)
+    data = settings(args.config, Path(args.raw), Path(args.output))
     data.setdefault("build", {}).update(jobs=args.jobs)
     cfg = config_from_dict(data, Path.cwd())
     report = run(cfg, args.set_ids or ())
@@ -479,15 +476,21 @@ def main() -> None:
     print(text)
 
 
-def write_config(raw: Path, out: Path, config: str | None) -> Path:
-    """The config the CLI no-op build runs with: the benchmark's settings (or the
-    defaults), so it finds the outputs of the library build up to date."""
-    path = WORK / "noop.yaml"
+def settings(config: str | None, raw: Path, out: Path) -> dict[str, Any]:
+    """The pipeline config of a benchmark build: ``--config``'s settings (or the
+    defaults) with the benchmark's folders."""
     data: dict[str, Any] = {}
     if config:
         data = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
     data.setdefault("paths", {}).update(raw=str(raw), output=str(out))
-    path.write_text(json.dumps(data), encoding="utf-8")
+    return data
+
+
+def write_config(raw: Path, out: Path, config: str | None) -> Path:
+    """The config the CLI no-op build runs with: the same settings as the library
+    builds, so it finds their outputs up to date."""
+    path = WORK / "noop.yaml"
+    path.write_text(json.dumps(settings(config, raw, out)), encoding="utf-8")
     return path
 
 
