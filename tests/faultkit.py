@@ -129,6 +129,15 @@ def cli_process(
     )
 
 
+def cli_while_chmod(folder: Path, mode: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI, obeying permissions, while ``folder`` has ``mode`` (0o755 again after)."""
+    folder.chmod(mode)
+    try:
+        return cli_process(*args, obey_permissions=True)
+    finally:
+        folder.chmod(0o755)
+
+
 def error_lines(stderr: str, root: Path) -> list[str]:
     """The lines of ``stderr``, each checked to be ``<file under root>: <problem>``."""
     assert "Traceback" not in stderr, stderr

@@ -27,6 +27,7 @@ from tests.faultkit import (
     bomb_png,
     cli,
     cli_process,
+    cli_while_chmod,
     encode_png,
     error_lines,
     make_corpus,
@@ -358,11 +359,7 @@ def test_unreadable_frame(corpus: Corpus, untouched: Untouched) -> None:
 def test_unreadable_raw_folder(corpus: Corpus) -> None:
     if reason := permissions_enforceable():
         pytest.skip(reason)
-    corpus.raw.chmod(0)
-    try:
-        result = cli_process("build", "--config", str(corpus.config), obey_permissions=True)
-    finally:
-        corpus.raw.chmod(0o755)
+    result = cli_while_chmod(corpus.raw, 0, "build", "--config", str(corpus.config))
     assert result.returncode == 1
     assert error_lines(result.stderr, corpus.root) == [
         f"{corpus.raw}: cannot list folder: Permission denied"

@@ -35,6 +35,7 @@ from tests.faultkit import (
     assert_decodes,
     cli,
     cli_process,
+    cli_while_chmod,
     error_lines,
     load_manifest,
     lock_held_elsewhere,
@@ -70,12 +71,8 @@ def test_output_folder_not_writable(corpus: Corpus, untouched: Untouched) -> Non
     untouched.watch(corpus.raw)
     before = outputs(corpus.out)
     png = corpus.out / "muscles" / "png"
-    png.chmod(0o555)
-    try:
-        args = ("build", "--force", "--config", str(corpus.config), "-j", "1")
-        result = cli_process(*args, obey_permissions=True)
-    finally:
-        png.chmod(0o755)
+    args = ("build", "--force", "--config", str(corpus.config), "-j", "1")
+    result = cli_while_chmod(png, 0o555, *args)
     assert result.returncode == 1
     assert error_lines(result.stderr, corpus.root) == [
         f"{png / f'{set_id}-1-thumb.png'}: permission denied (is the output folder writable?)"
@@ -89,11 +86,7 @@ def test_output_root_not_writable(corpus: Corpus) -> None:
     if reason := permissions_enforceable():
         pytest.skip(reason)
     corpus.out.mkdir()
-    corpus.out.chmod(0o555)
-    try:
-        result = cli_process("build", "--config", str(corpus.config), obey_permissions=True)
-    finally:
-        corpus.out.chmod(0o755)
+    result = cli_while_chmod(corpus.out, 0o555, "build", "--config", str(corpus.config))
     assert result.returncode == 1
     assert error_lines(result.stderr, corpus.root) == [
         f"{corpus.out}: permission denied (is the output folder writable?)"

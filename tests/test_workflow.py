@@ -68,21 +68,13 @@ def test_pre_commit_hook_runs_the_check(raw: Path, out: Path, make_config: MakeC
     # Run the entry as pre-commit would: the installed script, in the site's folder.
     executable = Path(sys.executable).parent / program
     write_set(raw, "Leg-Soleus")
-    config = _config_file(raw, out)
-    stale = subprocess.run(
-        [str(executable), *args, "--config", str(config)],
-        cwd=raw.parent,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    command = [str(executable), *args, "--config", str(_config_file(raw, out))]
+
+    def run_hook() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, cwd=raw.parent, capture_output=True, text=True, timeout=120)
+
+    stale = run_hook()
     assert stale.returncode == 1 and "stale or missing" in stale.stderr
     run(make_config())
-    clean = subprocess.run(
-        [str(executable), *args, "--config", str(config)],
-        cwd=raw.parent,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    clean = run_hook()
     assert clean.returncode == 0, clean.stderr
