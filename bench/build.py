@@ -589,8 +589,8 @@ def render_table(r: dict[str, Any]) -> str:
                 )
             else:
                 theirs = f"{step.get('tool', '-')}: {step.get('status', 'not made')}"
-            ours_cpu = j1["kind_seconds"].get(our_step(kind), float("nan"))
-            lines.append(f"| {kind} | {ours_cpu:.1f} s, {size:,} | {theirs} |")
+            ours_seconds = j1["kind_seconds"].get(our_step(kind), float("nan"))
+            lines.append(f"| {kind} | {ours_seconds:.1f} s, {size:,} | {theirs} |")
         lines.append(
             f"| (decoding the sources) | {j1['stage_seconds'].get('decode', 0.0):.1f} s | "
             "inside each tool's figures |"
