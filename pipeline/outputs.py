@@ -11,7 +11,7 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -99,25 +99,39 @@ def resolve_inside(root: Path, relpath: PurePosixPath | str) -> Path:
     return target
 
 
+# Every temporary file of ours is ".<name>.muscle-assets-<8 random characters>.tmp":
+# the sweep after a killed build (lock.remove_stale_temps) removes these and nothing else.
+TEMP_MARK = ".muscle-assets-"
+TEMP_SUFFIX = ".tmp"
+
+
 @contextlib.contextmanager
-def atomic_path(dest: Path) -> Iterator[Path]:
+def atomic_path(dest: Path, *, before_replace: Callable[[], None] | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success it replaces ``dest``.
 
     The temporary file lives in the target folder so ``os.replace`` is a rename on
     one file system: readers see the old file or the new one, never a partial one.
     On any failure the temporary file is removed and ``dest`` is left as it was.
+    The new file keeps the old one's owner, group and permission bits (as far as
+    this process may give them), so a build run as root does not take a page or an
+    output away from its owner. ``before_replace`` runs last, just before the
+    rename: it may raise to keep ``dest`` as it is (a page edited meanwhile).
     """
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{dest.name}{TEMP_MARK}", suffix=TEMP_SUFFIX, dir=dest.parent
+        )
         os.close(fd)
     except OSError as exc:
         raise OutputError(dest, _describe_os_error(exc)) from exc
     tmp = Path(name)
     try:
         yield tmp
-        tmp.chmod(_mode_for(dest))  # mkstemp makes 0600; a web server must read outputs
+        _take_over_metadata(tmp, dest)
         _fsync(tmp)
+        if before_replace is not None:
+            before_replace()
         tmp.replace(dest)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -127,21 +141,34 @@ def atomic_path(dest: Path) -> Iterator[Path]:
         raise
 
 
-def write_bytes_atomic(dest: Path, data: bytes) -> None:
+def write_bytes_atomic(
+    dest: Path, data: bytes, *, before_replace: Callable[[], None] | None = None
+) -> None:
     """Write ``data`` to ``dest`` atomically (see :func:`atomic_path`)."""
-    with atomic_path(dest) as tmp:
+    with atomic_path(dest, before_replace=before_replace) as tmp:
         tmp.write_bytes(data)
 
 
-def _mode_for(dest: Path) -> int:
-    """Keep an existing file's permission bits; a new file gets what ``open()``
-    would give it: 0666 less the process umask."""
+def _take_over_metadata(tmp: Path, dest: Path) -> None:
+    """Give ``tmp`` the owner, group and permission bits of the file it replaces; a
+    new file gets what ``open()`` would give it (0666 less the umask), not
+    mkstemp's 0600, since a web server must read outputs. Only root may give a file
+    away: others keep the group when they belong to it, and the bits always."""
     try:
-        return dest.stat().st_mode & 0o7777
+        old = dest.stat()
     except OSError:
         mask = os.umask(0)
         os.umask(mask)
-        return 0o666 & ~mask
+        tmp.chmod(0o666 & ~mask)
+        return
+    new = tmp.stat()
+    if (old.st_uid, old.st_gid) != (new.st_uid, new.st_gid):
+        try:
+            os.chown(tmp, old.st_uid, old.st_gid)
+        except PermissionError:
+            with contextlib.suppress(OSError):
+                os.chown(tmp, -1, old.st_gid)
+    tmp.chmod(old.st_mode & 0o7777)  # after chown, which clears set-id bits
 
 
 def _fsync(path: Path) -> None:
