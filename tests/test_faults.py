@@ -460,8 +460,9 @@ def test_resolve_inside_refuses_escapes(tmp_path: Path, relpath: str) -> None:
 
 def test_planned_paths_of_a_crafted_set_id_cannot_escape(tmp_path: Path) -> None:
     """Discovery refuses such ids; if one got through, writing would still refuse."""
+    (tmp_path / "raw").mkdir()
     cfg = config_from_dict(
-        {"paths": {"raw": str(tmp_path), "output": str(tmp_path / "out")}}, tmp_path
+        {"paths": {"raw": str(tmp_path / "raw"), "output": str(tmp_path / "out")}}, tmp_path
     )
     for spec in thumbnails.plan("../../../evil", [1], (10, 10), cfg):
         with pytest.raises(OutputError):
