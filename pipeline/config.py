@@ -515,7 +515,7 @@ def _folder_problems(p: PathsConfig) -> list[str]:
         for key, path in real.items()
         if path in system
     ]
-    keys = list(real)
+    keys = [key for key, path in real.items() if path not in system]  # said once is enough
     for i, a in enumerate(keys):
         for b in keys[i + 1 :]:
             if real[a] == real[b]:

@@ -136,7 +136,9 @@ def _unidentified(path: Path) -> str:
             pass
     except Exception as exc:  # any reason the reader gives is the message
         detail = " ".join(str(exc).split()) or type(exc).__name__
-        detail = re.sub(r"\bb'(\w{4})'", r"\1", detail)  # b'tEXt' -> tEXt
+        # Pillow's "broken PNG file (bad header checksum in b'tEXt')", said plainly
+        detail = re.sub(r"^broken PNG file \((.*)\)$", r"\1", detail)
+        detail = re.sub(r"bad header checksum in b'(\w{4})'", r"bad CRC in \1 chunk", detail)
         return f"corrupt PNG: {detail}"
     return "corrupt PNG (cannot identify image data)"
 
