@@ -118,6 +118,14 @@ def gallery_of(page: Path) -> list[Any]:
     return gallery
 
 
+def assert_page_fails_alone(corpus: Corpus, page: Path, problem: str) -> None:
+    """``pages`` exits 1 with the one line for ``page``; the other page is written."""
+    result = cli("pages", "--config", str(corpus.config))
+    assert result.exit_code == 1
+    assert error_lines(result.stderr, corpus.root) == [f"{page}:1: {problem}"]
+    assert len(gallery_of(corpus.root / "pages" / "muscle_other.md")) == corpus.count
+
+
 def test_a_page_that_is_a_fifo_fails_alone(corpus: Corpus) -> None:
     pages = page_corpus(corpus, "Bad")
     fifo = pages / "muscle_bad.md"
@@ -191,13 +199,9 @@ def test_a_page_saved_during_the_build_keeps_the_authors_version(
         return new
 
     monkeypatch.setattr(frontmatter, "update", update_then_author_saves)
-    result = cli("pages", "--config", str(corpus.config))
-    assert result.exit_code == 1
-    assert error_lines(result.stderr, corpus.root) == [
-        f"{page}:1: page changed while the build ran: not rewritten (run again)"
-    ]
+    problem = "page changed while the build ran: not rewritten (run again)"
+    assert_page_fails_alone(corpus, page, problem)
     assert page.read_text(encoding="utf-8") == edited
-    assert len(gallery_of(pages / "muscle_other.md")) == corpus.count
     assert not [p for p in pages.iterdir() if p.name.startswith(".")]  # no temp file left
 
 
@@ -233,13 +237,8 @@ def test_a_read_only_page_is_reported_not_rewritten(corpus: Corpus) -> None:
     pages = page_corpus(corpus, "Other")
     page = pages / "muscle_good.md"
     page.chmod(0o444)
-    result = cli("pages", "--config", str(corpus.config))
-    assert result.exit_code == 1
-    assert error_lines(result.stderr, corpus.root) == [
-        f"{page}:1: read-only page (no write permission): not rewritten"
-    ]
+    assert_page_fails_alone(corpus, page, "read-only page (no write permission): not rewritten")
     assert page.read_text(encoding="utf-8") == PAGE
-    assert len(gallery_of(pages / "muscle_other.md")) == corpus.count
 
 
 def test_a_symlinked_page_is_edited_through_its_link(corpus: Corpus) -> None:
@@ -260,13 +259,9 @@ def test_a_dangling_page_link_is_refused_and_kept(corpus: Corpus) -> None:
     link = pages / "muscle_good.md"
     link.unlink()
     link.symlink_to(corpus.root / "nowhere.md")
-    result = cli("pages", "--config", str(corpus.config))
-    assert result.exit_code == 1
-    assert error_lines(result.stderr, corpus.root) == [
-        f"{link}:1: symbolic link to a missing file: not followed (fix or remove the link)"
-    ]
+    problem = "symbolic link to a missing file: not followed (fix or remove the link)"
+    assert_page_fails_alone(corpus, link, problem)
     assert link.is_symlink() and not (corpus.root / "nowhere.md").exists()
-    assert len(gallery_of(pages / "muscle_other.md")) == corpus.count
 
 
 # -- 9. the lock file ----------------------------------------------------------------
