@@ -12,11 +12,9 @@ set is planned without decoding a pixel.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import Any
 
 from pipeline.errors import ManifestError
 from pipeline.frames import PROBE_VERSION, FrameInfo
-from pipeline.outputs import Written, write_bytes_atomic
+from pipeline.outputs import Written, open_regular, write_bytes_atomic
 
 MANIFEST_NAME = ".muscle-assets-manifest.json"
 FORMAT_VERSION = 1
@@ -35,10 +33,7 @@ def file_sha256(path: Path) -> str:
     """The content hash of a regular file. Opened without blocking and checked
     before reading: a FIFO or device put in a file's place since discovery would
     otherwise make the build wait or read forever."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
+    with open_regular(path) as handle:
         digest = hashlib.sha256()
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
@@ -128,7 +123,8 @@ class Manifest:
         are ours, so it is never silently dropped or overwritten."""
         path = out_root / MANIFEST_NAME
         try:
-            text = path.read_bytes()
+            with open_regular(path) as handle:
+                text = handle.read()
         except FileNotFoundError:
             return cls()
         except OSError as exc:

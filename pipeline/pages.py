@@ -23,9 +23,14 @@ import yaml
 from pipeline import frontmatter as fmt
 from pipeline.config import Config
 from pipeline.errors import ConfigError, PageError, PipelineError
-from pipeline.outputs import OutputSpec, Written, write_bytes_atomic
+from pipeline.outputs import (
+    NotRegularFileError,
+    OutputSpec,
+    Written,
+    open_regular,
+    write_bytes_atomic,
+)
 from pipeline.runner import SetResult
-from pipeline.sets import special_kind
 from pipeline.stages.animation import animation_relpath
 from pipeline.stages.thumbnails import thumb_relpath
 from pipeline.stages.variants import frame_relpath
@@ -359,22 +364,16 @@ def _edit_target(path: Path) -> Path:
 
 
 def _read_page(path: Path, target: Path) -> bytes | None:
-    """The page's bytes, None when there is no page yet. Opened without blocking
-    and checked to be a regular file first: reading a FIFO would wait forever."""
+    """The page's bytes, None when there is no page yet (a FIFO is refused)."""
     try:
-        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open_regular(target) as handle:
+            return handle.read()
     except FileNotFoundError:
         return None
+    except NotRegularFileError as exc:
+        raise PageError(path, 1, str(exc.strerror)) from exc
     except OSError as exc:
         raise PageError(path, 1, f"cannot read page: {exc.strerror or exc}") from exc
-    with os.fdopen(fd, "rb") as handle:
-        kind = special_kind(os.fstat(fd).st_mode)
-        if kind is not None:
-            raise PageError(path, 1, f"not a regular file ({kind})")
-        try:
-            return handle.read()
-        except OSError as exc:
-            raise PageError(path, 1, f"cannot read page: {exc.strerror or exc}") from exc
 
 
 def _writable(target: Path) -> bool:

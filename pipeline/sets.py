@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import FramesConfig
+from pipeline.outputs import special_kind
 
 # Set ids become file names and URLs; the theme splits URLs on '.', so no dots.
 SET_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # whole id: use fullmatch
@@ -97,15 +98,6 @@ def discover(raw_dir: Path, cfg: FramesConfig) -> list[SourceSet]:
     return _flag_case_collisions(sets)
 
 
-_KINDS = (
-    (stat.S_ISDIR, "folder"),
-    (stat.S_ISFIFO, "FIFO"),
-    (stat.S_ISCHR, "character device"),
-    (stat.S_ISBLK, "block device"),
-    (stat.S_ISSOCK, "socket"),
-)
-
-
 def _not_regular(path: Path) -> str | None:
     """Why ``path`` is not a source, if it is not: only regular files (or links to
     them) are read. A FIFO or a link to /dev/zero would make hashing wait or read
@@ -120,13 +112,6 @@ def _not_regular(path: Path) -> str | None:
         return "not a file (a folder has a frame's name)"
     kind = special_kind(mode)
     return None if kind is None else f"not a regular file ({kind})"
-
-
-def special_kind(mode: int) -> str | None:
-    """What a file of ``mode`` is when it is not a regular file, else None."""
-    if stat.S_ISREG(mode):
-        return None
-    return next((name for test, name in _KINDS if test(mode)), "special file")
 
 
 def _flag_case_collisions(sets: list[SourceSet]) -> list[SourceSet]:

@@ -389,6 +389,16 @@ def test_a_manifest_we_cannot_trust_is_refused_by_every_command(
     assert after == before
 
 
+def test_a_manifest_that_is_a_fifo_is_refused_not_waited_on(corpus: Corpus) -> None:
+    corpus.out.mkdir()
+    os.mkfifo(corpus.out / MANIFEST_NAME)
+    done = build_process(corpus)
+    assert done.returncode == 1, done.stderr
+    assert error_lines(done.stderr, corpus.root) == [
+        f"{corpus.out / MANIFEST_NAME}: cannot read manifest: not a regular file (FIFO)"
+    ]
+
+
 # -- 14. transparency by pixels, names by what they are ---------------------------------
 
 
