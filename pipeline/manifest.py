@@ -84,9 +84,17 @@ def _shape_problem(data: Any) -> str | None:
             problem = _entry_problem(entry, keys)
             if problem is None and section == "outputs":
                 problem = _entry_problem(entry["written"], _WRITTEN_KEYS)
+            if problem is None and section == "frames" and not _is_box(entry.get("bbox")):
+                problem = "'bbox' must be null or a list of 4 integers"
             if problem is not None:
                 return f"{section}[{name!r}]: {problem}"
     return None
+
+
+def _is_box(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) for v in value)
+    )
 
 
 def _entry_problem(entry: Any, keys: dict[str, type]) -> str | None:

@@ -377,8 +377,13 @@ def _read_page(path: Path, target: Path) -> bytes | None:
 
 
 def _writable(target: Path) -> bool:
-    """A page without any write bit is one its author locked: even root leaves it."""
-    return bool(target.stat().st_mode & 0o222) and os.access(target, os.W_OK)
+    """A page without any write bit is one its author locked: even root leaves it.
+    (A page gone meanwhile is left to the check before the replace.)"""
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        return True
+    return bool(mode & 0o222) and os.access(target, os.W_OK)
 
 
 def _unchanged(path: Path, target: Path, data: bytes | None) -> None:

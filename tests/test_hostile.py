@@ -368,7 +368,13 @@ def _a_list(manifest: dict[str, Any]) -> str:
     return "'outputs' must be a JSON object"
 
 
-@pytest.mark.parametrize("spoil", [_future, _no_hash, _a_list])
+def _bad_box(manifest: dict[str, Any]) -> str:
+    sha = min(manifest["frames"])
+    manifest["frames"][sha]["bbox"] = [1, 2]
+    return f"frames[{sha!r}]: 'bbox' must be null or a list of 4 integers"
+
+
+@pytest.mark.parametrize("spoil", [_future, _no_hash, _a_list, _bad_box])
 @pytest.mark.parametrize("command", ["build", "check", "pages", "clean", "thumbs"])
 def test_a_manifest_we_cannot_trust_is_refused_by_every_command(
     corpus: Corpus, spoil: Callable[[dict[str, Any]], str], command: str
