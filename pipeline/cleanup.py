@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import OutputError
-from pipeline.manifest import MANIFEST_NAME, Manifest
+from pipeline.manifest import MANIFEST_NAME, Manifest, file_sha256
 from pipeline.outputs import resolve_inside
 
 
@@ -24,21 +24,35 @@ class CleanReport:
 
     removed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # recorded but already gone
+    kept: list[str] = field(default_factory=list)  # recorded, but not the file we wrote
     manifest_removed: bool = False
 
 
+@dataclass
+class Removal:
+    """Recorded outputs by fate, as relpaths."""
+
+    removed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
 def remove_outputs(
-    out_root: Path, relpaths: Iterable[str], *, dry_run: bool = False
-) -> tuple[list[str], list[str]]:
-    """Delete recorded outputs; return (removed, already missing) relpaths."""
-    removed: list[str] = []
-    missing: list[str] = []
+    out_root: Path, manifest: Manifest, relpaths: Iterable[str], *, dry_run: bool = False
+) -> Removal:
+    """Delete recorded outputs that are still the files the manifest records (by
+    content hash): a file a person put in an output's place since, or edited, is
+    kept. Returns what was removed, what was already gone, and what was kept."""
+    done = Removal()
     for relpath in sorted(set(relpaths)):
         path = resolve_inside(out_root, relpath)
-        if not path.is_file():
-            missing.append(relpath)
+        if path.is_symlink() or not path.is_file():
+            (done.kept if path.is_symlink() else done.missing).append(relpath)
             continue
-        removed.append(relpath)
+        if not _is_ours(path, manifest.outputs.get(relpath)):
+            done.kept.append(relpath)
+            continue
+        done.removed.append(relpath)
         if dry_run:
             continue
         try:
@@ -48,7 +62,17 @@ def remove_outputs(
         except OSError as exc:
             raise OutputError(path, f"cannot remove: {exc.strerror or exc}") from exc
         remove_empty_folders(path.parent, out_root)
-    return removed, missing
+    return done
+
+
+def _is_ours(path: Path, entry: dict[str, object] | None) -> bool:
+    """True when ``path`` holds the bytes the manifest recorded for it."""
+    if entry is None:
+        return False
+    try:
+        return path.stat().st_size == entry["size"] and file_sha256(path) == entry["sha256"]
+    except OSError:
+        return False
 
 
 def remove_empty_folders(folder: Path, out_root: Path) -> None:
@@ -66,8 +90,8 @@ def remove_empty_folders(folder: Path, out_root: Path) -> None:
 def clean(out_root: Path, *, dry_run: bool = False) -> CleanReport:
     """Remove every output the manifest records, then the manifest itself."""
     manifest = Manifest.load(out_root)
-    removed, missing = remove_outputs(out_root, manifest.outputs, dry_run=dry_run)
-    report = CleanReport(removed, missing)
+    done = remove_outputs(out_root, manifest, manifest.outputs, dry_run=dry_run)
+    report = CleanReport(done.removed, done.missing, done.kept)
     path = out_root / MANIFEST_NAME
     if path.is_file():
         report.manifest_removed = True
@@ -82,9 +106,10 @@ def clean(out_root: Path, *, dry_run: bool = False) -> CleanReport:
 def prune(
     manifest: Manifest, out_root: Path, relpaths: Iterable[str], *, dry_run: bool = False
 ) -> list[str]:
-    """Remove outputs no longer planned and forget them in ``manifest``."""
+    """Remove outputs no longer planned and forget them in ``manifest`` (a file
+    that is not the one recorded is kept, and forgotten too: it is not ours)."""
     chosen = list(relpaths)
-    removed, _missing = remove_outputs(out_root, chosen, dry_run=dry_run)
+    done = remove_outputs(out_root, manifest, chosen, dry_run=dry_run)
     if not dry_run:
         manifest.forget_outputs(chosen)
-    return removed
+    return done.removed

@@ -300,6 +300,9 @@ def clean(opts: Options, wait: bool) -> None:
     out_root = cfg.paths.output_root
     with _writer(cfg, opts, wait, remove_lock=True):
         report = cleanup.clean(out_root, dry_run=opts.dry_run)
+    for relpath in report.kept:
+        changed = "not removed: not the file the build wrote (changed or replaced since)"
+        click.echo(f"{out_root / relpath}: {changed}", err=True)
     verb = "would remove" if opts.dry_run else "removed"
     if opts.verbosity >= 1 or opts.dry_run:
         for relpath in report.removed:

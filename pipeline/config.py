@@ -456,6 +456,75 @@ def _semantic_problems(config: Config) -> list[str]:
         if count is not None and count < 1:
             problems.append(f"build.{key}: must be at least 1")
     problems.extend(_pages_problems(config))
+    problems.extend(_folder_problems(p))
+    return problems
+
+
+# Folders no build may read from or write into as a whole: the file system's root,
+# the top-level folders of the FHS and the usual system folders under /usr and
+# /var, and a home folder itself (an output root there would mix our files with a
+# person's, and a sweep of it would walk everything they own).
+_SYSTEM_FOLDERS = frozenset(
+    Path(p)
+    for p in [
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/tmp",
+        "/usr",
+        "/usr/bin",
+        "/usr/lib",
+        "/usr/local",
+        "/usr/sbin",
+        "/usr/share",
+        "/var",
+        "/var/lib",
+        "/var/log",
+        "/var/tmp",
+    ]
+)
+
+
+def _folder_problems(p: PathsConfig) -> list[str]:
+    """Raw folder, output root and pages folder must be folders of their own: one
+    inside another would make outputs or pages look like sources (or a clean of one
+    reach into the other), and a system folder is never ours to fill."""
+    folders = {"paths.raw": p.raw, "paths.output": p.output_root}
+    if p.pages_dir is not None:
+        folders["paths.pages"] = p.pages_dir
+    real = {key: Path(os.path.realpath(path)) for key, path in folders.items()}
+    system = _SYSTEM_FOLDERS | {Path(os.path.realpath(Path.home()))}
+    problems = [
+        f"{key}: {folders[key]} is a system or home folder: use a folder of its own"
+        for key, path in real.items()
+        if path in system
+    ]
+    keys = [key for key, path in real.items() if path not in system]  # said once is enough
+    for i, a in enumerate(keys):
+        for b in keys[i + 1 :]:
+            if real[a] == real[b]:
+                problems.append(f"{a} and {b}: the same folder ({folders[a]}): keep them apart")
+            elif real[a].is_relative_to(real[b]) or real[b].is_relative_to(real[a]):
+                problems.append(
+                    f"{a} and {b} overlap ({folders[a]}, {folders[b]}): "
+                    "one is inside the other; keep them apart"
+                )
     return problems
 
 

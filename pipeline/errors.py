@@ -49,6 +49,10 @@ class OutputError(FileError):
     """An output could not be written (permissions, disk full, ...)."""
 
 
+class ManifestError(FileError):
+    """The manifest cannot be trusted: unreadable, of an unknown version or shape."""
+
+
 class LockError(PipelineError):
     """Another build holds the output root."""
 

@@ -7,18 +7,23 @@ flag saying whether the set is transparent; every output derives from that.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from PIL import Image, ImageChops, UnidentifiedImageError
+from PIL import Image, ImageChops, PngImagePlugin, UnidentifiedImageError
 
 from pipeline.config import FramesConfig, parse_colour
 from pipeline.errors import FrameError
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive)
+
+# Bumped whenever what a probe records changes, so cached probes are made again
+# (2: ``opaque`` recorded, a tRNS colour counts as transparency)
+PROBE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,13 @@ class FrameInfo:
     bbox: Box | None  # visible pixels; None when nothing is visible
     flat: bool  # every pixel the same colour
     transparent: bool = False  # every pixel fully transparent
+    opaque: bool = True  # no pixel with alpha < 255: nothing of the frame is see-through
+
+    @property
+    def see_through(self) -> bool:
+        """The frame uses transparency: it has an alpha channel (or a tRNS colour)
+        and at least one pixel whose alpha is below 255."""
+        return self.has_alpha and not self.opaque
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -40,6 +52,7 @@ class FrameInfo:
             "bbox": list(self.bbox) if self.bbox else None,
             "flat": self.flat,
             "transparent": self.transparent,
+            "opaque": self.opaque,
         }
 
     @classmethod
@@ -52,6 +65,7 @@ class FrameInfo:
             bbox=(int(bbox[0]), int(bbox[1]), int(bbox[2]), int(bbox[3])) if bbox else None,
             flat=bool(data["flat"]),
             transparent=bool(data.get("transparent", False)),
+            opaque=bool(data.get("opaque", True)),
         )
 
 
@@ -93,7 +107,7 @@ def decode(path: Path, k: int, cfg: FramesConfig) -> Frame:
     except UnidentifiedImageError as exc:
         if path.stat().st_size == 0:
             raise FrameError(path, "empty file (0 bytes)") from exc
-        raise FrameError(path, "not a PNG file (cannot identify image data)") from exc
+        raise FrameError(path, _unidentified(path)) from exc
     except IsADirectoryError as exc:
         raise FrameError(path, "not a file (a folder has a frame's name)") from exc
     except MemoryError as exc:
@@ -108,6 +122,25 @@ def decode(path: Path, k: int, cfg: FramesConfig) -> Frame:
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _unidentified(path: Path) -> str:
+    """Why Pillow could not identify a file: a PNG signature followed by a broken
+    chunk (a bad CRC in a ``tEXt`` chunk, a truncated header) is a corrupt PNG, and
+    the PNG reader itself says what is wrong; ``Image.open`` only says it gave up."""
+    with path.open("rb") as handle:
+        if handle.read(len(_PNG_SIGNATURE)) != _PNG_SIGNATURE:
+            return "not a PNG file (cannot identify image data)"
+    try:
+        with PngImagePlugin.PngImageFile(path):
+            pass
+    except Exception as exc:  # any reason the reader gives is the message
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        # Pillow's "broken PNG file (bad header checksum in b'tEXt')", said plainly
+        detail = re.sub(r"^broken PNG file \((.*)\)$", r"\1", detail)
+        detail = re.sub(r"bad header checksum in b'(\w{4})'", r"bad CRC in \1 chunk", detail)
+        return f"corrupt PNG: {detail}"
+    return "corrupt PNG (cannot identify image data)"
 
 
 def _check_header_size(path: Path, max_pixels: int) -> None:
@@ -133,21 +166,29 @@ def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
 def _normalise(image: Image.Image) -> tuple[Image.Image, bool]:
     """Any PNG mode to 8-bit RGBA; the flag says whether the source had transparency."""
     mode = image.mode
+    # a tRNS chunk names one transparent colour of a grey or RGB PNG (or alphas of
+    # palette entries): Pillow keeps it as info["transparency"]
+    trns = "transparency" in image.info
     if mode.startswith("I;16") or mode == "I":
         # 16-bit grey: keep the top 8 bits (Pillow's own convert would clip, not scale).
         wide = np.asarray(image, dtype=np.uint32)
-        grey = Image.fromarray((wide >> 8).astype(np.uint8), mode="L")
-        return grey.convert("RGBA"), False
+        grey = Image.fromarray((wide >> 8).astype(np.uint8), mode="L").convert("RGBA")
+        key = image.info.get("transparency")
+        if not isinstance(key, int):
+            return grey, False
+        grey.putalpha(Image.fromarray(np.where(wide == key, 0, 255).astype(np.uint8), "L"))
+        return grey, True
     if mode == "RGBA":
         return image.copy(), True
     if mode in ("LA", "La", "PA", "RGBa"):
         return image.convert("RGBA"), True
     if mode == "P":
-        has_alpha = "transparency" in image.info
-        return image.convert("RGBA"), has_alpha
+        return image.convert("RGBA"), trns
+    if mode in ("RGB", "L") and trns:
+        return image.convert("RGBA"), True  # Pillow turns the tRNS colour into alpha 0
     if mode in ("RGB", "L", "1"):
         return image.convert("RGB").convert("RGBA"), False
-    return image.convert("RGBA"), "transparency" in image.info
+    return image.convert("RGBA"), trns
 
 
 def measure(image: Image.Image, has_alpha: bool, cfg: FramesConfig) -> FrameInfo:
@@ -181,6 +222,7 @@ def measure(image: Image.Image, has_alpha: bool, cfg: FramesConfig) -> FrameInfo
         bbox=bbox,
         flat=flat,
         transparent=bool(has_alpha and high == 0),
+        opaque=low == 255,
     )
 
 

@@ -169,6 +169,8 @@ def parse(page: str) -> FrontMatter:
     text = split.front
     try:
         root = yaml.compose(text, Loader=_LOADER)
+        if root is not None:
+            _check_expansion(FrontMatter(split, {}, None), root)
         data = yaml.load(text, Loader=_LOADER)  # a safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -216,6 +218,53 @@ def parse(page: str) -> FrontMatter:
         key = key_node.value
         fm.blocks[key] = _block(fm, key, key_node, value_node, data.get(key))
     return fm
+
+
+# Values a page's front matter may expand to once its aliases are followed: a real
+# page has a few hundred; a "billion laughs" page of 1 KB has 10**9.
+MAX_VALUES = 100_000
+
+
+def _check_expansion(fm: FrontMatter, root: Node) -> None:
+    """Refuse front matter whose aliases expand past :data:`MAX_VALUES` values, or
+    refer to themselves (``&a [*a]``): every later walk of the values (building
+    them, comparing, rewriting) would take exponential time or never end. The node
+    graph itself is small, so it is measured here in linear time, without
+    recursion, sharing the size of each aliased node."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # started, not finished: the current node's ancestors
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if finished:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[key] > MAX_VALUES:
+                raise FrontMatterError(
+                    fm.line_of(node.start_mark.index),
+                    f"YAML aliases expand to over {MAX_VALUES} values (an alias bomb?)",
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise FrontMatterError(
+                fm.line_of(node.start_mark.index),
+                "recursive YAML alias: an anchor is used inside its own value",
+            )
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children)
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
 
 
 def _block(fm: FrontMatter, key: str, key_node: ScalarNode, value: Node, data: Any) -> Block:

@@ -18,18 +18,22 @@ import errno
 import fcntl
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.errors import LockError, OutputError
-from pipeline.outputs import _describe_os_error
+from pipeline.outputs import TEMP_MARK, TEMP_SUFFIX, _describe_os_error
 
 LOCK_NAME = ".muscle-assets.lock"
 
-# atomic_path's temporaries: ".<name>." + mkstemp's 8 random characters + ".tmp"
-_TEMP_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+# atomic_path's temporaries, and only those: ".<name>.muscle-assets-" + mkstemp's
+# 8 random characters + ".tmp"; a person's ".notes.abcdefgh.tmp" is not ours
+_TEMP_RE = re.compile(rf"\..+{re.escape(TEMP_MARK)}[a-z0-9_]{{8}}{re.escape(TEMP_SUFFIX)}")
+# what a lock file of ours holds: nothing, or the pid of the build holding it
+_LOCK_TEXT_RE = re.compile(rb"\d*\n?")
 
 
 @contextlib.contextmanager
@@ -65,9 +69,17 @@ def output_lock(
     path = out_root / LOCK_NAME
     try:
         out_root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # never through a link: the pid written below would truncate its target
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LockError(f"{path}: lock file is a symbolic link: remove it") from None
         raise OutputError(out_root, _describe_os_error(exc)) from exc
+    try:
+        _check_ours(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -92,6 +104,18 @@ def output_lock(
         os.close(fd)  # releases the lock
 
 
+def _check_ours(fd: int, path: Path) -> None:
+    """Refuse a lock file that is not one of ours, rather than truncate it: a hard
+    link to another file, a special file, or one holding something besides a pid."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise LockError(f"{path}: lock file is not a regular file: remove it")
+    if info.st_nlink != 1:
+        raise LockError(f"{path}: lock file has other hard links: remove it")
+    if not _LOCK_TEXT_RE.fullmatch(os.pread(fd, 64, 0)):
+        raise LockError(f"{path}: not a lock file of ours (it holds other data): remove it")
+
+
 def _holder(fd: int) -> str:
     try:
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
@@ -107,7 +131,7 @@ def remove_stale_temps(folders: Iterable[Path]) -> list[Path]:
     for folder in folders:
         for dirpath, _dirs, files in os.walk(folder):
             for name in files:
-                if _TEMP_RE.match(name):
+                if _TEMP_RE.fullmatch(name):
                     path = Path(dirpath) / name
                     with contextlib.suppress(OSError):
                         path.unlink()

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.frames import FrameInfo
-from pipeline.outputs import Written, write_bytes_atomic
+from pipeline.errors import ManifestError
+from pipeline.frames import PROBE_VERSION, FrameInfo
+from pipeline.outputs import Written, open_regular, write_bytes_atomic
 
 MANIFEST_NAME = ".muscle-assets-manifest.json"
 FORMAT_VERSION = 1
@@ -29,11 +30,80 @@ _CHUNK = 1 << 20
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    """The content hash of a regular file. Opened without blocking and checked
+    before reading: a FIFO or device put in a file's place since discovery would
+    otherwise make the build wait or read forever."""
+    with open_regular(path) as handle:
+        digest = hashlib.sha256()
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# What each entry must hold: a manifest of another shape is refused, not guessed at
+# (dropping it would forget which files are ours, and ``clean`` would miss them).
+_SOURCE_KEYS = {"size": int, "mtime_ns": int, "sha256": str}
+_FRAME_KEYS = {"width": int, "height": int, "has_alpha": bool, "flat": bool}
+_OUTPUT_KEYS = {
+    "set": str,
+    "fingerprint": str,
+    "sha256": str,
+    "size": int,
+    "mtime_ns": int,
+    "written": dict,
+}
+_WRITTEN_KEYS = {
+    "relpath": str,
+    "stage": str,
+    "kind": str,
+    "format": str,
+    "width": int,
+    "height": int,
+    "bytes": int,
+}
+_SECTIONS = {"sources": _SOURCE_KEYS, "frames": _FRAME_KEYS, "outputs": _OUTPUT_KEYS}
+
+
+def _shape_problem(data: Any) -> str | None:
+    """What is wrong with a loaded manifest's shape, or None."""
+    if not isinstance(data, dict):
+        return "not a manifest (expected a JSON object)"
+    version = data.get("version")
+    if version != FORMAT_VERSION:
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            return (
+                f"made by a newer muscle-assets (manifest format {version}, this one "
+                f"reads {FORMAT_VERSION}): upgrade, or remove the file to rebuild everything"
+            )
+        return f"unknown manifest format {version!r} (expected {FORMAT_VERSION})"
+    for section, keys in _SECTIONS.items():
+        entries = data.get(section, {})
+        if not isinstance(entries, dict):
+            return f"{section!r} must be a JSON object"
+        for name, entry in entries.items():
+            problem = _entry_problem(entry, keys)
+            if problem is None and section == "outputs":
+                problem = _entry_problem(entry["written"], _WRITTEN_KEYS)
+            if problem is None and section == "frames" and not _is_box(entry.get("bbox")):
+                problem = "'bbox' must be null or a list of 4 integers"
+            if problem is not None:
+                return f"{section}[{name!r}]: {problem}"
+    return None
+
+
+def _is_box(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) for v in value)
+    )
+
+
+def _entry_problem(entry: Any, keys: dict[str, type]) -> str | None:
+    if not isinstance(entry, dict):
+        return "expected a JSON object"
+    for key, kind in keys.items():
+        if not isinstance(entry.get(key), kind):
+            return f"{key!r} missing or not {'text' if kind is str else kind.__name__}"
+    return None
 
 
 def fingerprint(data: Any) -> str:
@@ -55,15 +125,27 @@ class Manifest:
     # -- files ---------------------------------------------------------------
     @classmethod
     def load(cls, out_root: Path) -> Manifest:
-        """The manifest in ``out_root``; an absent or unreadable one is empty (so
-        everything is rebuilt, which is always safe)."""
+        """The manifest in ``out_root``; an absent one is empty (everything is
+        built). One that cannot be read, or is of an unknown version or shape, is
+        refused with :class:`ManifestError`: it is the only record of which files
+        are ours, so it is never silently dropped or overwritten."""
         path = out_root / MANIFEST_NAME
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            with open_regular(path) as handle:
+                text = handle.read()
+        except FileNotFoundError:
             return cls()
-        if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
-            return cls()
+        except OSError as exc:
+            raise ManifestError(path, f"cannot read manifest: {exc.strerror or exc}") from exc
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ManifestError(
+                path, "not valid JSON: remove the file to rebuild everything"
+            ) from exc
+        problem = _shape_problem(data)
+        if problem is not None:
+            raise ManifestError(path, problem)
         return cls(
             sources=dict(data.get("sources", {})),
             frames=dict(data.get("frames", {})),
@@ -133,12 +215,12 @@ class Manifest:
         """The cached probe of a source, if it was made with the same ``probe`` key
         (the visible box of an opaque frame depends on the background settings)."""
         entry = self.frames.get(sha)
-        if not entry or entry.get("probe") != probe:
+        if not entry or entry.get("probe") != probe or entry.get("version") != PROBE_VERSION:
             return None
         return FrameInfo.from_json(entry)
 
     def record_frame_info(self, sha: str, probe: str, info: FrameInfo) -> None:
-        self.frames[sha] = {**info.to_json(), "probe": probe}
+        self.frames[sha] = {**info.to_json(), "probe": probe, "version": PROBE_VERSION}
         self.dirty = True
 
     # -- outputs -------------------------------------------------------------

@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from pipeline.errors import OutputError
 
@@ -99,25 +100,72 @@ def resolve_inside(root: Path, relpath: PurePosixPath | str) -> Path:
     return target
 
 
+_KINDS = (
+    (stat.S_ISDIR, "folder"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file of ``mode`` is when it is not a regular file, else None."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "special file")
+
+
+class NotRegularFileError(OSError):
+    """A FIFO, device, socket or folder where a file was expected."""
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading, refused unless it is a regular file (a link to
+    one is fine). Opened without blocking, then checked: reading a FIFO or
+    ``/dev/zero`` put in a file's place would wait or read forever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    handle = os.fdopen(fd, "rb")
+    kind = special_kind(os.fstat(fd).st_mode)
+    if kind is not None:
+        handle.close()
+        raise NotRegularFileError(errno.EINVAL, f"not a regular file ({kind})")
+    return handle
+
+
+# Every temporary file of ours is ".<name>.muscle-assets-<8 random characters>.tmp":
+# the sweep after a killed build (lock.remove_stale_temps) removes these and nothing else.
+TEMP_MARK = ".muscle-assets-"
+TEMP_SUFFIX = ".tmp"
+
+
 @contextlib.contextmanager
-def atomic_path(dest: Path) -> Iterator[Path]:
+def atomic_path(dest: Path, *, before_replace: Callable[[], None] | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success it replaces ``dest``.
 
     The temporary file lives in the target folder so ``os.replace`` is a rename on
     one file system: readers see the old file or the new one, never a partial one.
     On any failure the temporary file is removed and ``dest`` is left as it was.
+    The new file keeps the old one's owner, group and permission bits (as far as
+    this process may give them), so a build run as root does not take a page or an
+    output away from its owner. ``before_replace`` runs last, just before the
+    rename: it may raise to keep ``dest`` as it is (a page edited meanwhile).
     """
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{dest.name}{TEMP_MARK}", suffix=TEMP_SUFFIX, dir=dest.parent
+        )
         os.close(fd)
     except OSError as exc:
         raise OutputError(dest, _describe_os_error(exc)) from exc
     tmp = Path(name)
     try:
         yield tmp
-        tmp.chmod(_mode_for(dest))  # mkstemp makes 0600; a web server must read outputs
+        _take_over_metadata(tmp, dest)
         _fsync(tmp)
+        if before_replace is not None:
+            before_replace()
         tmp.replace(dest)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -127,21 +175,34 @@ def atomic_path(dest: Path) -> Iterator[Path]:
         raise
 
 
-def write_bytes_atomic(dest: Path, data: bytes) -> None:
+def write_bytes_atomic(
+    dest: Path, data: bytes, *, before_replace: Callable[[], None] | None = None
+) -> None:
     """Write ``data`` to ``dest`` atomically (see :func:`atomic_path`)."""
-    with atomic_path(dest) as tmp:
+    with atomic_path(dest, before_replace=before_replace) as tmp:
         tmp.write_bytes(data)
 
 
-def _mode_for(dest: Path) -> int:
-    """Keep an existing file's permission bits; a new file gets what ``open()``
-    would give it: 0666 less the process umask."""
+def _take_over_metadata(tmp: Path, dest: Path) -> None:
+    """Give ``tmp`` the owner, group and permission bits of the file it replaces; a
+    new file gets what ``open()`` would give it (0666 less the umask), not
+    mkstemp's 0600, since a web server must read outputs. Only root may give a file
+    away: others keep the group when they belong to it, and the bits always."""
     try:
-        return dest.stat().st_mode & 0o7777
+        old = dest.stat()
     except OSError:
         mask = os.umask(0)
         os.umask(mask)
-        return 0o666 & ~mask
+        tmp.chmod(0o666 & ~mask)
+        return
+    new = tmp.stat()
+    if (old.st_uid, old.st_gid) != (new.st_uid, new.st_gid):
+        try:
+            os.chown(tmp, old.st_uid, old.st_gid)
+        except PermissionError:
+            with contextlib.suppress(OSError):
+                os.chown(tmp, -1, old.st_gid)
+    tmp.chmod(old.st_mode & 0o7777)  # after chown, which clears set-id bits
 
 
 def _fsync(path: Path) -> None:

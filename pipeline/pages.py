@@ -10,6 +10,7 @@ body) is kept; see :mod:`pipeline.frontmatter` for how the text is edited.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,7 +23,13 @@ import yaml
 from pipeline import frontmatter as fmt
 from pipeline.config import Config
 from pipeline.errors import ConfigError, PageError, PipelineError
-from pipeline.outputs import OutputSpec, Written, write_bytes_atomic
+from pipeline.outputs import (
+    NotRegularFileError,
+    OutputSpec,
+    Written,
+    open_regular,
+    write_bytes_atomic,
+)
 from pipeline.runner import SetResult
 from pipeline.stages.animation import animation_relpath
 from pipeline.stages.thumbnails import thumb_relpath
@@ -300,12 +307,8 @@ def update_page(
     set_id = result.set_id
     path = page_path(cfg, set_id)
     try:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            data = None
-        except OSError as exc:
-            raise PageError(path, 1, f"cannot read page: {exc.strerror or exc}") from exc
+        target = _edit_target(path)
+        data = _read_page(path, target)
         if data is None:
             old = ""
             text = fill_template(*template, placeholders(set_id, titles.get(set_id)))
@@ -325,6 +328,8 @@ def update_page(
             new = fmt.update(page, specs)
         except fmt.FrontMatterError as exc:
             raise PageError(name, exc.line, exc.problem) from exc
+        except RecursionError as exc:  # nesting deeper than Python's stack
+            raise PageError(name, 1, "front matter is nested too deeply") from exc
     except PageError as exc:
         return PageResult(set_id, path, "failed", message=str(exc))
     if data is not None and new == old:
@@ -334,10 +339,63 @@ def update_page(
     if dry_run:
         return PageResult(set_id, path, status, diff=diff)
     try:
-        write_bytes_atomic(path, new.encode("utf-8"))
+        if data is not None and not _writable(target):
+            raise PageError(path, 1, "read-only page (no write permission): not rewritten")
+        write_bytes_atomic(
+            target, new.encode("utf-8"), before_replace=lambda: _unchanged(path, target, data)
+        )
     except PipelineError as exc:
         return PageResult(set_id, path, "failed", message=str(exc))
     return PageResult(set_id, path, status, diff=diff, written=True)
+
+
+def _edit_target(path: Path) -> Path:
+    """The file to edit for page ``path``: itself, or the file a symbolic link
+    points to (the link is kept, as an editor keeps it). A dangling link is
+    refused: writing would replace the link with a file."""
+    if not path.is_symlink():
+        return path
+    try:
+        return path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        raise PageError(
+            path, 1, "symbolic link to a missing file: not followed (fix or remove the link)"
+        ) from exc
+
+
+def _read_page(path: Path, target: Path) -> bytes | None:
+    """The page's bytes, None when there is no page yet (a FIFO is refused)."""
+    try:
+        with open_regular(target) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except NotRegularFileError as exc:
+        raise PageError(path, 1, str(exc.strerror)) from exc
+    except OSError as exc:
+        raise PageError(path, 1, f"cannot read page: {exc.strerror or exc}") from exc
+
+
+def _writable(target: Path) -> bool:
+    """A page without any write bit is one its author locked: even root leaves it.
+    (A page gone meanwhile is left to the check before the replace.)"""
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        return True
+    return bool(mode & 0o222) and os.access(target, os.W_OK)
+
+
+def _unchanged(path: Path, target: Path, data: bytes | None) -> None:
+    """Raise if the page is no longer what the build read (the author saved it, or
+    made it, meanwhile): their version wins. Called just before the replace; a save
+    in the microseconds between this check and the rename is not caught."""
+    try:
+        same = _read_page(path, target) == data
+    except PageError:
+        same = False
+    if not same:
+        raise PageError(path, 1, "page changed while the build ran: not rewritten (run again)")
 
 
 def update_pages(

@@ -354,14 +354,19 @@ def test_workers_start_after_an_in_process_build(corpus: Corpus) -> None:
 def test_leftover_temp_files_are_removed_by_the_next_build(corpus: Corpus) -> None:
     assert corpus.build().exit_code == 0
     png = corpus.out / "muscles" / "png"
-    leftovers = [png / ".Good-1.png.a1b2c3d4.tmp", corpus.out / f".{MANIFEST_NAME}.zz_9yx8w.tmp"]
+    leftovers = [
+        png / ".Good-1.png.muscle-assets-a1b2c3d4.tmp",
+        corpus.out / f".{MANIFEST_NAME}.muscle-assets-zz_9yx8w.tmp",
+    ]
     for path in leftovers:
         path.write_bytes(b"half a file")
-    keep = png / "notes.tmp"  # not one of ours
-    keep.write_text("keep me", encoding="utf-8")
+    # not ours: a plain name, and a person's (or an editor's) '.<name>.<8 chars>.tmp'
+    keep = [png / "notes.tmp", png / ".foo.abcdefgh.tmp", corpus.out / ".Good-1.png.a1b2c3d4.tmp"]
+    for path in keep:
+        path.write_text("keep me", encoding="utf-8")
     assert corpus.build().exit_code == 0
     assert not any(path.exists() for path in leftovers)
-    assert keep.read_text(encoding="utf-8") == "keep me"
+    assert all(path.read_text(encoding="utf-8") == "keep me" for path in keep)
 
 
 # -- two builds at once --------------------------------------------------------------------
@@ -455,8 +460,9 @@ def test_resolve_inside_refuses_escapes(tmp_path: Path, relpath: str) -> None:
 
 def test_planned_paths_of_a_crafted_set_id_cannot_escape(tmp_path: Path) -> None:
     """Discovery refuses such ids; if one got through, writing would still refuse."""
+    (tmp_path / "raw").mkdir()
     cfg = config_from_dict(
-        {"paths": {"raw": str(tmp_path), "output": str(tmp_path / "out")}}, tmp_path
+        {"paths": {"raw": str(tmp_path / "raw"), "output": str(tmp_path / "out")}}, tmp_path
     )
     for spec in thumbnails.plan("../../../evil", [1], (10, 10), cfg):
         with pytest.raises(OutputError):
