@@ -21,7 +21,13 @@ from tqdm import tqdm
 
 from pipeline import __version__, cleanup
 from pipeline import pages as pages_step
-from pipeline.config import DEFAULT_CONFIG, Config, load_config
+from pipeline.config import (
+    DEFAULT_CONFIG,
+    SITE_CONFIG,
+    Config,
+    default_config_path,
+    load_config,
+)
 from pipeline.errors import ConfigError, PipelineError, UnknownSetError
 from pipeline.lock import exclusive_build
 from pipeline.outputs import human_size
@@ -44,9 +50,7 @@ class Options:
     verbosity: int  # -1 quiet, 0 normal, 1 verbose
 
     def load(self) -> Config:
-        path = self.config
-        if path is None and DEFAULT_CONFIG.is_file():
-            path = DEFAULT_CONFIG
+        path = self.config if self.config is not None else default_config_path()
         return load_config(
             path,
             **{"build.jobs": self.jobs, "paths.output": self.output, "paths.site": self.site},
@@ -65,7 +69,7 @@ def common_options(func: F) -> F:
         "--config",
         "config",
         type=click.Path(path_type=Path, dir_okay=False),
-        help=f"YAML config file [default: {DEFAULT_CONFIG} if present].",
+        help=f"YAML config file [default: {DEFAULT_CONFIG} or {SITE_CONFIG}, if present].",
     )
     @click.option(
         "--jobs", "-j", type=click.IntRange(min=1), help="Worker processes [default: all cores]."
@@ -199,6 +203,25 @@ def preview(opts: Options, embed: bool) -> None:
     if opts.verbosity >= 0:
         warnings = sum(warning_count(r) for r in report.results)
         click.echo(f"wrote {path}: {len(report.results)} set(s), {warnings} warning(s)")
+
+
+@main.command("init")
+@click.argument("site", default=".", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--force", is_flag=True, help="Replace files the site changed.")
+def init_cmd(site: Path, force: bool) -> None:
+    """Set up a Jekyll site: config, page template, includes, viewer script, .gitignore."""
+    from pipeline.init import init_site
+
+    try:
+        report = init_site(site, force=force)
+    except PipelineError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_FAILED)
+    for step in report.steps:
+        click.echo(step.describe())
+    click.echo("next steps:")
+    for number, text in enumerate(report.next_steps(), 1):
+        click.echo(f"  {number}. {text}")
 
 
 def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> None:

@@ -20,6 +20,15 @@ import yaml
 from pipeline.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/pipeline.yaml")
+# Where `muscle-assets init` puts a site's config; Jekyll does not publish "_" folders.
+SITE_CONFIG_DIR = "_muscle-assets"
+SITE_CONFIG = Path(SITE_CONFIG_DIR) / "pipeline.yaml"
+
+
+def default_config_path() -> Path | None:
+    """The config a command uses when none is named: the repository's sample
+    config, else a site's (run from the site's root), else none (the defaults)."""
+    return next((p for p in (DEFAULT_CONFIG, SITE_CONFIG) if p.is_file()), None)
 
 
 @dataclass(frozen=True)

@@ -24,39 +24,12 @@ from pipeline.config import Config
 from pipeline.errors import ConfigError, PageError, PipelineError
 from pipeline.outputs import OutputSpec, Written, write_bytes_atomic
 from pipeline.runner import SetResult
+from pipeline.site_kit import PAGE_TEMPLATE, kit_bytes
 from pipeline.stages.animation import animation_relpath
 from pipeline.stages.thumbnails import thumb_relpath
 from pipeline.stages.variants import frame_relpath
 
 PageStatus = Literal["unchanged", "updated", "created", "failed"]
-
-DEFAULT_TEMPLATE = """\
----
-
-layout: page
-permalink: $permalink
-
-title: '$title'
-subheadline: 'Images and description.'
-
-header: no
-
-tags: $region
-
-images:
-
-gallery:
-
----
-
-$title.
-
-[Back\u203a\u203a]($parent)
-
-{% include page-image im_id="$image_id" %}
-
-{% include gallery %}
-"""
 
 # a placeholder that is a whole value (`key: $title`, `key: '$title'`) becomes a
 # YAML scalar, so any title gives valid front matter
@@ -191,7 +164,7 @@ def load_template(cfg: Config) -> tuple[str, str]:
     """The page template's text and its name (for messages)."""
     path = cfg.pages.template
     if path is None:
-        return DEFAULT_TEMPLATE, "<built-in page template>"
+        return kit_bytes(PAGE_TEMPLATE).decode("utf-8"), "<built-in page template>"
     try:
         return path.read_bytes().decode("utf-8"), str(path)  # line endings as they are
     except (OSError, UnicodeDecodeError) as exc:

@@ -1,0 +1,63 @@
+"""Exceptions that carry a message written for the user.
+
+Everything below the CLI raises these; only ``cli.py`` turns them into output and
+exit codes, so library callers (tests, other tools) keep full control.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class PipelineError(Exception):
+    """Base class: ``str(err)`` is a complete one-line message for the user."""
+
+
+class ConfigError(PipelineError):
+    """The configuration is invalid; every problem is listed, not just the first."""
+
+    def __init__(self, source: Path | str, problems: Sequence[str]) -> None:
+        self.source = str(source)
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{self.source}: {p}" for p in self.problems))
+
+
+class FileError(PipelineError):
+    """A problem with one file: the message is ``<file>: <problem>``."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class FrameError(FileError):
+    """One input file is unusable."""
+
+
+class UnknownSetError(PipelineError):
+    """Set ids named on the command line that are not in the raw folder."""
+
+    def __init__(self, set_ids: Sequence[str], raw_dir: Path) -> None:
+        self.set_ids = list(set_ids)
+        names = ", ".join(self.set_ids)
+        super().__init__(f"{raw_dir}: unknown set id(s): {names}")
+
+
+class OutputError(FileError):
+    """An output could not be written (permissions, disk full, ...)."""
+
+
+class LockError(PipelineError):
+    """Another build holds the output root."""
+
+
+class PageError(PipelineError):
+    """A page that cannot be updated: ``<file>:<line>: <problem>``, one line."""
+
+    def __init__(self, path: Path | str, line: int, problem: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+        super().__init__(f"{self.path}:{line}: {problem}")

@@ -1,0 +1,176 @@
+"""Locks: one writer per output root, and a bound on video encoders across workers.
+
+A build holds an exclusive lock on a file in the output root.
+
+Two builds writing the same outputs and manifest at once would interleave their
+writes (each file stays whole, but the manifest of one would forget the outputs of
+the other). ``flock`` locks belong to the open file, so the kernel drops the lock
+when its holder dies, even by SIGKILL: a stale lock file never blocks a build.
+
+While it holds the lock a build is the only writer, so it may also remove the
+temporary files a killed build left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import Config
+from pipeline.errors import LockError, OutputError
+from pipeline.outputs import _describe_os_error
+
+LOCK_NAME = ".muscle-assets.lock"
+
+# atomic_path's temporaries: ".<name>." + mkstemp's 8 random characters + ".tmp"
+_TEMP_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+@contextlib.contextmanager
+def exclusive_build(
+    cfg: Config,
+    *,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+    remove_lock: bool = False,
+) -> Iterator[list[Path]]:
+    """Lock the output root for a writing command and clear what a killed build
+    left behind; yields the temporary files removed. ``remove_lock`` deletes the
+    lock file on the way out (for ``clean``, which leaves nothing of ours behind)."""
+    with output_lock(cfg.paths.output_root, wait=wait, on_wait=on_wait, remove=remove_lock):
+        folders = [cfg.paths.output_root]
+        if cfg.paths.pages_dir is not None:
+            folders.append(cfg.paths.pages_dir)
+        yield remove_stale_temps(f for f in folders if f.is_dir())
+
+
+@contextlib.contextmanager
+def output_lock(
+    out_root: Path,
+    *,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+    remove: bool = False,
+) -> Iterator[None]:
+    """Hold ``out_root``'s lock for the duration; raise :class:`LockError` when
+    another build holds it, or with ``wait`` block until it is released. With
+    ``remove``, the lock file is deleted while still held (a build waiting on the old
+    file then runs beside one that made a new file: acceptable for ``clean`` only)."""
+    path = out_root / LOCK_NAME
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise OutputError(out_root, _describe_os_error(exc)) from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise OutputError(path, _describe_os_error(exc)) from exc
+            holder = _holder(fd)
+            if not wait:
+                raise LockError(f"{out_root}: another build is running ({holder})") from None
+            if on_wait is not None:
+                on_wait(f"{out_root}: waiting for another build to finish ({holder})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):  # the pid only informs; a full disk may refuse it
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)  # no pid of a finished build left to mislead anyone
+            if remove:
+                path.unlink()
+        os.close(fd)  # releases the lock
+
+
+def _holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        text = ""
+    return f"lock held by pid {text}" if text.isdigit() else "lock held by another process"
+
+
+def remove_stale_temps(folders: Iterable[Path]) -> list[Path]:
+    """Delete the temporary files of writes that never finished (a build killed
+    mid-write). Only call this while holding the lock: then no write is in flight."""
+    removed: list[Path] = []
+    for folder in folders:
+        for dirpath, _dirs, files in os.walk(folder):
+            for name in files:
+                if _TEMP_RE.match(name):
+                    path = Path(dirpath) / name
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        removed.append(path)
+    return removed
+
+
+@dataclass(frozen=True)
+class EncoderSlots:
+    """At most ``count`` video encoders at once across a build's workers.
+
+    One ffmpeg encoding VP9 with alpha holds about 170 MB, x264 about 95 MB; two
+    workers each running one on top of their own frames would pass the memory
+    bound the pipeline keeps (see the README). Each slot is a file in ``folder``
+    (made by the build, removed after it) that a worker ``flock``s while its
+    encoder runs, so a killed worker frees its slot. Plain data: it pickles into
+    the job under every start method."""
+
+    folder: str
+    count: int
+
+    def take(self, *, wait: bool) -> _Slot | None:
+        """A free slot, to hold as a context manager (leaving it frees the slot);
+        with ``wait`` block until one is free, else ``None`` when all are taken."""
+        fds = [
+            os.open(os.path.join(self.folder, f"slot-{i}"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)  # noqa: PTH118
+            for i in range(self.count)
+        ]
+        try:
+            held = next((fd for fd in fds if _try_flock(fd)), None)
+            if held is None and wait:  # which slot frees first is unknown: wait on one
+                held = fds[os.getpid() % len(fds)]
+                fcntl.flock(held, fcntl.LOCK_EX)
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        for fd in fds:
+            if fd != held:
+                os.close(fd)
+        return None if held is None else _Slot(held)
+
+
+class _Slot(contextlib.AbstractContextManager["_Slot"]):
+    """A held encoder slot; closing its file releases it (as does dying)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _try_flock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return False
+        raise
+    return True

@@ -1,0 +1,352 @@
+"""The pages step: write each set's gallery metadata into its Jekyll page.
+
+Runs after the asset stages, from their plan (paths and pixel sizes), never from
+pixels. A page is rewritten only when its managed keys change, so a rebuild with
+nothing new leaves every page (and its mtime) alone; a page that does not exist yet
+is made from a template. What a person wrote (titles, captions, alt texts, the
+body) is kept; see :mod:`pipeline.frontmatter` for how the text is edited.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from pipeline import frontmatter as fmt
+from pipeline.config import Config
+from pipeline.errors import ConfigError, PageError, PipelineError
+from pipeline.outputs import OutputSpec, Written, write_bytes_atomic
+from pipeline.runner import SetResult
+from pipeline.site_kit import PAGE_TEMPLATE, kit_bytes
+from pipeline.stages.animation import animation_relpath
+from pipeline.stages.thumbnails import thumb_relpath
+from pipeline.stages.variants import frame_relpath
+
+PageStatus = Literal["unchanged", "updated", "created", "failed"]
+
+# a placeholder that is a whole value (`key: $title`, `key: '$title'`) becomes a
+# YAML scalar, so any title gives valid front matter
+_VALUE_PLACEHOLDER = re.compile(
+    r"^(?P<lead>[ \t]*(?:-[ \t]+)?[^\s#'\"][^:#\r\n]*:[ \t]+)"
+    r"(?P<q>['\"]?)\$(?:\{(?P<braced>\w+)\}|(?P<name>\w+))(?P=q)"
+    r"(?P<tail>[ \t]*(?:#[^\r\n]*)?)(?=\r?$)",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class Titles:
+    """What ``config/muscles.yaml`` says about one set."""
+
+    title: str
+    alt: str | None = None
+    image_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One planned output of a set, as far as a page needs it."""
+
+    relpath: str
+    kind: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class PageResult:
+    """What happened (or, in a dry run, would happen) to one page."""
+
+    set_id: str
+    path: Path
+    status: PageStatus
+    message: str | None = None  # ``<file>:<line>: <problem>`` when failed
+    diff: str = ""
+    written: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.status in ("updated", "created")
+
+
+def enabled(cfg: Config) -> bool:
+    return cfg.paths.pages_dir is not None
+
+
+def page_path(cfg: Config, set_id: str) -> Path:
+    pages = cfg.paths.pages_dir
+    if pages is None:
+        raise ConfigError("config", ["paths.pages: not set (set paths.pages or paths.site)"])
+    name = cfg.pages.pattern.format(set_id=set_id, set_id_lower=set_id.lower())
+    return pages / name
+
+
+def planned_assets(result: SetResult) -> dict[str, Asset]:
+    """Every output the set has or will have, by path: written ones and stale ones."""
+    records: Iterable[Written | OutputSpec] = [*result.outputs, *result.stale]
+    return {str(r.relpath): Asset(str(r.relpath), r.kind, r.width, r.height) for r in records}
+
+
+def load_titles(path: Path | None) -> dict[str, Titles]:
+    """``set id -> title`` or ``set id -> {title, alt, image_id}``, all problems at once."""
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read titles: {exc.strerror or exc}"]) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ConfigError(path, [f"{where}invalid YAML"]) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, ["must be a mapping of set id to title"])
+    titles: dict[str, Titles] = {}
+    problems: list[str] = []
+    for set_id, value in data.items():
+        if isinstance(value, str) and value.strip():
+            titles[str(set_id)] = Titles(value)
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"{set_id}: expected a title or a mapping with 'title'")
+            continue
+        unknown = sorted(set(value) - {"title", "alt", "image_id"})
+        if unknown:
+            problems.append(f"{set_id}: unknown key(s) {', '.join(map(str, unknown))}")
+        texts = {k: value.get(k) for k in ("title", "alt", "image_id")}
+        bad = [k for k, v in texts.items() if v is not None and not isinstance(v, str)]
+        if bad or not isinstance(texts["title"], str) or not texts["title"].strip():
+            problems.append(f"{set_id}: 'title' is required and every value must be text")
+            continue
+        titles[str(set_id)] = Titles(texts["title"], texts["alt"], texts["image_id"])
+    if problems:
+        raise ConfigError(path, problems)
+    return titles
+
+
+def derived_title(set_id: str) -> str:
+    """``Leg-MedialGastrocnemius`` -> ``Leg - Medial Gastrocnemius``."""
+    parts = [p for p in re.split(r"[-_]", set_id) if p]
+    words = [re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", p) for p in parts]
+    return " - ".join(words) or set_id
+
+
+def placeholders(set_id: str, titles: Titles | None) -> dict[str, str]:
+    """The values a page template can use."""
+    parts = [p for p in set_id.split("-") if p]
+    region = parts[0].lower()
+    muscle = "".join(parts[1:]).lower()
+    title = titles.title if titles else derived_title(set_id)
+    permalink = f"/muscle/{region}/{muscle}/" if muscle else f"/muscle/{region}/"
+    return {
+        "title": title,
+        "alt": titles.alt if titles and titles.alt else title,
+        "set_id": set_id,
+        "set_id_lower": set_id.lower(),
+        "region": region,
+        "muscle": muscle,
+        "permalink": permalink,
+        "parent": f"/muscle/{region}/" if muscle else "/muscle/",
+        "image_id": titles.image_id if titles and titles.image_id else set_id.lower(),
+    }
+
+
+def load_template(cfg: Config) -> tuple[str, str]:
+    """The page template's text and its name (for messages)."""
+    path = cfg.pages.template
+    if path is None:
+        return kit_bytes(PAGE_TEMPLATE).decode("utf-8"), "<built-in page template>"
+    try:
+        return path.read_bytes().decode("utf-8"), str(path)  # line endings as they are
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [f"cannot read page template: {exc}"]) from exc
+
+
+def fill_template(template: str, name: str, values: Mapping[str, str]) -> str:
+    """The template with ``$name`` placeholders filled: a placeholder that is a whole
+    front matter value is written as a YAML scalar (quoted as the template quotes
+    it), any other one as plain text."""
+    try:
+        split = fmt.split_page(template)
+    except fmt.FrontMatterError as exc:
+        raise PageError(name, exc.line, exc.problem) from exc
+
+    def scalar(match: re.Match[str]) -> str:
+        key = match["braced"] or match["name"]
+        if key not in values:
+            return match[0]  # reported by substitute() below
+        style = match["q"] or None
+        return match["lead"] + fmt.emit_scalar(values[key], style) + match["tail"]
+
+    front = _VALUE_PLACEHOLDER.sub(scalar, split.front)
+    try:
+        front = string.Template(front).substitute(values)
+        body = string.Template(split.body).substitute(values)
+    except KeyError as exc:
+        raise PageError(name, 1, f"unknown placeholder ${exc.args[0]}") from exc
+    except ValueError as exc:
+        raise PageError(name, 1, f"bad placeholder: {exc} (write $$ for a dollar sign)") from exc
+    return split.bom + split.opening + front + split.closing + body
+
+
+def block_specs(
+    cfg: Config,
+    set_id: str,
+    count: int,
+    page: fmt.FrontMatter,
+    assets: Mapping[str, Asset],
+    titles: Titles | None,
+) -> list[fmt.BlockSpec]:
+    """What the managed keys of this page should hold."""
+    pg = cfg.pages
+    own = page.data.get("title")
+    title = own if isinstance(own, str) and own.strip() else None
+    title = title or (titles.title if titles else derived_title(set_id))
+    fill = {"title": title, "set_id": set_id, "count": count}
+    gif = str(animation_relpath(cfg, set_id))
+    values = placeholders(set_id, titles)
+    image: fmt.EntrySpec = (
+        fmt.Field("image_id", values["image_id"], keep=True),
+        fmt.Field("image_name", gif),
+        fmt.Field("image_title", pg.image_title.format(**fill, k=""), keep=True),
+        fmt.Field(
+            "image_alt",
+            titles.alt if titles and titles.alt else pg.image_alt.format(**fill, k=""),
+            keep=True,
+        ),
+    )
+    gallery: list[fmt.EntrySpec] = []
+    for k in range(1, count + 1):
+        url = str(frame_relpath(cfg, set_id, k))
+        full = assets.get(url)
+        entry = [
+            fmt.Field("image_url", url),
+            fmt.Field("caption", pg.caption.format(**fill, k=k), keep=True),
+            fmt.Field("title", pg.title.format(**fill, k=k), keep=True),
+            fmt.Field("thumbnail", str(thumb_relpath(cfg, set_id, k)) if pg.thumbnail else None),
+            fmt.Field("webp", str(frame_relpath(cfg, set_id, k, "webp")) if pg.webp else None),
+            fmt.Field("avif", str(frame_relpath(cfg, set_id, k, "avif")) if pg.avif else None),
+            fmt.Field("width", full.width if pg.width and full else None),
+            fmt.Field("height", full.height if pg.height and full else None),
+        ]
+        gallery.append(tuple(entry))
+    existing = page.data.get("images")
+    index = _image_index(existing if isinstance(existing, list) else [], gif, cfg.paths.gif_dir)
+    return [
+        fmt.BlockSpec("images", (image,), start=index, exact=False),
+        fmt.BlockSpec("gallery", tuple(gallery)),
+    ]
+
+
+def _image_index(entries: Sequence[Any], gif: str, gif_dir: str) -> int:
+    """Which ``images`` entry is the rotating image: the one naming this GIF, else
+    the first GIF of the animation folder, else a new entry at the end (so other
+    images a person listed are never taken over)."""
+    names = [e.get("image_name") if isinstance(e, dict) else None for e in entries]
+    for i, name in enumerate(names):
+        if name == gif:
+            return i
+    for i, name in enumerate(names):
+        if isinstance(name, str) and name.startswith(gif_dir + "/") and name.endswith(".gif"):
+            return i
+    return len(entries)
+
+
+def update_page(
+    cfg: Config,
+    result: SetResult,
+    *,
+    titles: Mapping[str, Titles],
+    template: tuple[str, str],
+    dry_run: bool,
+) -> PageResult:
+    """Bring one set's page up to date (or, with ``dry_run``, say how it would change)."""
+    set_id = result.set_id
+    path = page_path(cfg, set_id)
+    try:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = None
+        except OSError as exc:
+            raise PageError(path, 1, f"cannot read page: {exc.strerror or exc}") from exc
+        if data is None:
+            old = ""
+            text = fill_template(*template, placeholders(set_id, titles.get(set_id)))
+            name = template[1]
+        else:
+            try:
+                old = text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = data.count(b"\n", 0, exc.start) + 1
+                raise PageError(path, line, "not UTF-8 text") from exc
+            name = str(path)
+        try:
+            page = fmt.parse(text)
+            specs = block_specs(
+                cfg, set_id, cfg.frames.count, page, planned_assets(result), titles.get(set_id)
+            )
+            new = fmt.update(page, specs)
+        except fmt.FrontMatterError as exc:
+            raise PageError(name, exc.line, exc.problem) from exc
+    except PageError as exc:
+        return PageResult(set_id, path, "failed", message=str(exc))
+    if data is not None and new == old:
+        return PageResult(set_id, path, "unchanged")
+    status: PageStatus = "created" if data is None else "updated"
+    diff = unified_diff(old, new, path, created=data is None)
+    if dry_run:
+        return PageResult(set_id, path, status, diff=diff)
+    try:
+        write_bytes_atomic(path, new.encode("utf-8"))
+    except PipelineError as exc:
+        return PageResult(set_id, path, "failed", message=str(exc))
+    return PageResult(set_id, path, status, diff=diff, written=True)
+
+
+def update_pages(
+    cfg: Config, results: Sequence[SetResult], *, dry_run: bool = False
+) -> list[PageResult]:
+    """Update the page of every set that built or is up to date; a failed set's page
+    is left alone. One bad page does not stop the others."""
+    titles = load_titles(cfg.pages.titles)
+    template = load_template(cfg)
+    chosen = [r for r in results if r.ok]
+    owners: dict[Path, list[str]] = {}
+    for r in chosen:
+        owners.setdefault(page_path(cfg, r.set_id), []).append(r.set_id)
+    out: list[PageResult] = []
+    for r in chosen:
+        path = page_path(cfg, r.set_id)
+        if len(owners[path]) > 1:  # e.g. Leg-Soleus and leg-soleus: they would take turns
+            sets = " and ".join(owners[path])
+            message = f"{path}:1: sets {sets} have the same page; rename one"
+            out.append(PageResult(r.set_id, path, "failed", message=message))
+            continue
+        out.append(update_page(cfg, r, titles=titles, template=template, dry_run=dry_run))
+    return out
+
+
+def unified_diff(old: str, new: str, path: Path, *, created: bool = False) -> str:
+    lines = difflib.unified_diff(
+        _lines(old),
+        _lines(new),
+        fromfile="/dev/null" if created else str(path),
+        tofile=str(path),
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as Jekyll and YAML see them: split at '\n' only (str.splitlines also
+    splits at form feeds and Unicode separators)."""
+    return re.findall(r"[^\n]*\n|[^\n]+", text)

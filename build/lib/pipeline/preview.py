@@ -1,0 +1,268 @@
+"""A contact sheet of every set: ``<output root>/preview/index.html``.
+
+One page to look over a whole build before publishing it: each set's thumbnails,
+its animation, what its outputs weigh and what ``check`` would complain about.
+The page is self-contained in the sense that it needs nothing but the output
+folder: CSS is inline, nothing is fetched from the network, and images are
+referenced relatively (``../muscles/png/...``), so the page works from a file
+manager, a CI artifact of the output folder or the site's own server. With
+``embed`` the thumbnails and the animation are inlined as ``data:`` URIs instead,
+so the single HTML file can be mailed or attached on its own (it is larger).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from pipeline.config import Config
+from pipeline.outputs import Written, human_size, write_bytes_atomic
+from pipeline.runner import BuildReport, SetResult
+from pipeline.stages.animation import animation_relpath
+from pipeline.stages.thumbnails import thumb_relpath
+
+PREVIEW_DIR = "preview"
+MAX_STALE_LISTED = 8
+ANIMATION_FORMATS = ("webm", "mp4", "gif")
+MIME = {
+    "png": "image/png",
+    "webp": "image/webp",
+    "avif": "image/avif",
+    "gif": "image/gif",
+    "webm": "video/webm",
+    "mp4": "video/mp4",
+}
+
+
+@dataclass(frozen=True)
+class SizeRow:
+    """Outputs of one kind and format for one set."""
+
+    kind: str
+    format: str
+    files: int
+    dimensions: str
+    bytes: int
+
+
+def preview_path(cfg: Config) -> Path:
+    return cfg.paths.output_root / PREVIEW_DIR / "index.html"
+
+
+def write_preview(cfg: Config, report: BuildReport, *, embed: bool = False) -> Path:
+    """Write the contact sheet for ``report`` (a dry run, so nothing is built)."""
+    dest = preview_path(cfg)
+    write_bytes_atomic(dest, render_preview(cfg, report, embed=embed).encode("utf-8"))
+    return dest
+
+
+def render_preview(cfg: Config, report: BuildReport, *, embed: bool = False) -> str:
+    out_root = cfg.paths.output_root
+    rows = [size_rows(cfg, result, out_root) for result in report.results]
+    sections = [
+        _set_section(cfg, result, rows_of_set, out_root, embed)
+        for result, rows_of_set in zip(report.results, rows, strict=True)
+    ]
+    warnings = sum(warning_count(r) for r in report.results)
+    total = sum(row.bytes for rows_of_set in rows for row in rows_of_set)
+    summary = (
+        f"{len(report.results)} set(s), {report.count('up-to-date')} up to date, "
+        f"{report.count('stale')} need a build, {len(report.failed)} invalid; "
+        f"{warnings} warning(s); outputs on disk {human_size(total)}"
+    )
+    index = "".join(
+        f'<a href="#{_anchor(r.set_id)}" class="{_status_class(r)}">{_e(r.set_id)}</a> '
+        for r in report.results
+    )
+    return _PAGE.format(
+        title=_e(f"muscle-assets preview: {out_root}"),
+        css=_CSS,
+        summary=_e(summary),
+        index=index,
+        sections="\n".join(sections) or "<p>No sets found.</p>",
+    )
+
+
+def warning_count(result: SetResult) -> int:
+    """Problems ``check`` finds in this set: defects, a failure, stale outputs."""
+    return len(result.defects) + (1 if result.error else 0) + len(result.stale)
+
+
+def warnings_for(result: SetResult, out_root: Path) -> list[str]:
+    """What ``check`` reports for this set, one line each."""
+    lines = [str(d) for d in result.defects]
+    if result.error:
+        lines.append(result.error)
+    stale = [str(out_root / spec.relpath) for spec in result.stale]
+    lines += [f"{path}: stale or missing" for path in stale[:MAX_STALE_LISTED]]
+    if len(stale) > MAX_STALE_LISTED:
+        lines.append(f"... and {len(stale) - MAX_STALE_LISTED} more stale or missing output(s)")
+    return lines
+
+
+def size_rows(cfg: Config, result: SetResult, out_root: Path) -> list[SizeRow]:
+    """Outputs grouped by kind and format, from the manifest's records, plus the
+    animation files beside the GIF when no stage recorded them."""
+    records = list(result.outputs)
+    known = {w.relpath for w in records}
+    for relpath in animation_files(cfg, result.set_id, out_root).values():
+        if relpath not in known:
+            size = (out_root / relpath).stat().st_size
+            records.append(
+                Written(relpath, "animation", "animation", relpath.suffix[1:], 0, 0, size)
+            )
+    groups: dict[tuple[str, str], list[Written]] = {}
+    for written in records:
+        groups.setdefault((written.kind, written.format), []).append(written)
+    rows = []
+    for (kind, fmt), items in sorted(groups.items()):
+        dims = sorted({(w.width, w.height) for w in items if w.width})
+        rows.append(
+            SizeRow(
+                kind,
+                fmt,
+                len(items),
+                ", ".join(f"{w}x{h}" for w, h in dims[:3]) + (" ..." if len(dims) > 3 else ""),
+                sum(w.bytes for w in items),
+            )
+        )
+    return rows
+
+
+def animation_files(cfg: Config, set_id: str, out_root: Path) -> dict[str, PurePosixPath]:
+    """The animation formats that exist on disk, by format, in the site's naming."""
+    found = {}
+    for fmt in ANIMATION_FORMATS:
+        relpath = animation_relpath(cfg, set_id, fmt)
+        if (out_root / relpath).is_file():
+            found[fmt] = relpath
+    return found
+
+
+def _set_section(
+    cfg: Config, result: SetResult, rows: list[SizeRow], out_root: Path, embed: bool
+) -> str:
+    thumbs = []
+    for k in range(1, cfg.frames.count + 1):
+        relpath = thumb_relpath(cfg, result.set_id, k)
+        if (out_root / relpath).is_file():
+            thumbs.append(
+                f'<img src="{_src(out_root, relpath, embed)}" alt="{_e(result.set_id)} {k}" '
+                f'title="orientation {k}" loading="lazy">'
+            )
+        else:
+            thumbs.append(f'<span class="missing" title="{_e(str(relpath))}">{k}</span>')
+    anim = animation_files(cfg, result.set_id, out_root)
+    animation = _animation(anim, out_root, embed) if anim else '<p class="none">no animation</p>'
+    table = "".join(
+        f"<tr><td>{_e(r.kind)}</td><td>{_e(r.format)}</td><td>{r.files}</td>"
+        f"<td>{_e(r.dimensions)}</td><td>{human_size(r.bytes)}</td></tr>"
+        for r in rows
+    )
+    total = sum(r.bytes for r in rows)
+    sizes = (
+        "<table><thead><tr><th>kind</th><th>format</th><th>files</th><th>size (px)</th>"
+        f'<th>bytes</th></tr></thead><tbody>{table}</tbody><tfoot><tr><td colspan="4">total'
+        f"</td><td>{human_size(total)}</td></tr></tfoot></table>"
+        if rows
+        else '<p class="none">no outputs recorded</p>'
+    )
+    warnings = warnings_for(result, out_root)
+    warning_list = (
+        '<ul class="warnings">' + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>"
+        if warnings
+        else '<p class="ok">no warnings</p>'
+    )
+    return f"""<section id="{_anchor(result.set_id)}" class="{_status_class(result)}">
+<h2>{_e(result.set_id)} <small>{_e(_status(result))}</small></h2>
+<div class="row"><div class="anim">{animation}</div>
+<div class="thumbs">{"".join(thumbs)}</div></div>
+{sizes}
+{warning_list}
+</section>"""
+
+
+def _animation(files: dict[str, PurePosixPath], out_root: Path, embed: bool) -> str:
+    if embed:  # one format is enough in a mailed file: the smallest that browsers play
+        fmt = next(f for f in ANIMATION_FORMATS if f in files)
+        files = {fmt: files[fmt]}
+    sources = "".join(
+        f'<source src="{_src(out_root, files[f], embed)}" type="{MIME[f]}">'
+        for f in ("webm", "mp4")
+        if f in files
+    )
+    gif = files.get("gif")
+    fallback = f'<img src="{_src(out_root, gif, embed)}" alt="animation">' if gif else ""
+    if not sources:
+        return fallback
+    return f"<video autoplay loop muted playsinline>{sources}{fallback}</video>"
+
+
+def _src(out_root: Path, relpath: PurePosixPath, embed: bool) -> str:
+    if embed:
+        data = base64.b64encode((out_root / relpath).read_bytes()).decode("ascii")
+        return f"data:{MIME.get(relpath.suffix[1:], 'application/octet-stream')};base64,{data}"
+    return _e("../" + str(relpath))  # relative to <output root>/preview/
+
+
+def _status(result: SetResult) -> str:
+    if result.status == "failed":
+        return "invalid"
+    if result.status == "stale":
+        return f"needs build ({len(result.stale)} outputs)"
+    return "up to date"
+
+
+def _status_class(result: SetResult) -> str:
+    return {"failed": "invalid", "stale": "stale"}.get(result.status, "ok")
+
+
+def _anchor(set_id: str) -> str:
+    return "set-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in set_id)
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;background:#f6f6f6;color:#222}
+h1{font-size:1.4em}h2{font-size:1.15em;margin:0 0 .5em}h2 small{font-weight:normal;color:#666}
+nav a{display:inline-block;margin:0 .4em .3em 0;padding:.1em .5em;border-radius:3px;
+background:#e3f1e3;color:#222;text-decoration:none}
+nav a.stale{background:#fff2cc}nav a.invalid{background:#f8d7da}
+section{background:#fff;border-left:6px solid #5cb85c;margin:1em 0;padding:1em;border-radius:4px}
+section.stale{border-color:#f0ad4e}section.invalid{border-color:#d9534f}
+.row{display:flex;gap:1em;align-items:flex-start;flex-wrap:wrap}
+.anim video,.anim img{max-width:240px;max-height:240px;background:#fff}
+.anim{min-width:120px}.none{color:#999}
+.thumbs{display:grid;grid-template-columns:repeat(8,minmax(40px,96px));gap:4px;flex:1}
+.thumbs img{width:100%;height:auto;
+background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/12px 12px}
+.missing{display:flex;align-items:center;justify-content:center;aspect-ratio:1;background:#f8d7da;
+color:#a00;font-size:.8em}
+table{border-collapse:collapse;margin:.7em 0;font-size:.9em}
+td,th{padding:.15em .7em;border-bottom:1px solid #eee;text-align:left}
+td:nth-child(3),td:nth-child(5){text-align:right}tfoot td{font-weight:bold}
+.warnings{color:#a00;font-family:monospace;font-size:.85em;margin:.3em 0;padding-left:1.2em}
+.ok{color:#3c763d;margin:.3em 0}
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{css}</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p>{summary}</p>
+<nav>{index}</nav>
+{sections}
+</body>
+</html>
+"""
