@@ -158,17 +158,24 @@ def list_cmd(opts: Options) -> None:
 @main.command()
 @click.argument("set_ids", nargs=-1, metavar="[SET]...")
 @click.option("--inputs-only", is_flag=True, help="Validate sources only; ignore stale outputs.")
+@click.option(
+    "--accept-versions",
+    is_flag=True,
+    help="Count outputs that differ only by encoder versions (Pillow, ffmpeg) as current.",
+)
 @common_options
-def check(opts: Options, set_ids: Sequence[str], inputs_only: bool) -> None:
+def check(opts: Options, set_ids: Sequence[str], inputs_only: bool, accept_versions: bool) -> None:
     """Validate sets, report stale outputs and pages; exit 1 on any problem (a CI gate)."""
     cfg = opts.load()
-    report = run(cfg, set_ids, dry_run=True, jobs=cfg.jobs)
+    report = run(cfg, set_ids, dry_run=True, jobs=cfg.jobs, accept_versions=accept_versions)
     problems = _print_failures(report, opts)
     stale = 0 if inputs_only else sum(len(r.stale) for r in report.results)
     if not inputs_only:
         for result in report.results:
             for spec in result.stale:
-                click.echo(f"{cfg.paths.output_root / spec.relpath}: stale or missing", err=True)
+                path = cfg.paths.output_root / spec.relpath
+                reason = _stale_reason(path, result.other_versions.get(str(spec.relpath)))
+                click.echo(f"{path}: {reason}", err=True)
         if pages_step.enabled(cfg):
             for page in pages_step.update_pages(cfg, report.results, dry_run=True):
                 if page.status == "failed":
@@ -186,6 +193,22 @@ def check(opts: Options, set_ids: Sequence[str], inputs_only: bool) -> None:
         )
     if problems or stale:
         sys.exit(EXIT_FAILED)
+
+
+_LIBRARIES = {"pillow": "Pillow", "imageio_ffmpeg": "imageio-ffmpeg"}
+
+
+def _stale_reason(path: Path, other_versions: Sequence[tuple[str, Any, Any]] | None) -> str:
+    """Why ``check`` calls an output stale: what to do differs (build, or accept)."""
+    if other_versions:
+        differ = ", ".join(
+            f"{_LIBRARIES.get(name, name)} {here} here, {recorded} recorded"
+            for name, here, recorded in other_versions
+        )
+        return f"built with other encoder versions ({differ}); --accept-versions accepts it"
+    if not path.exists():
+        return "missing"
+    return "stale: its sources or config changed"
 
 
 @main.command()

@@ -37,7 +37,7 @@ class InitStep:
     detail: str = ""
 
     def describe(self) -> str:
-        text = self.action
+        text: str = self.action
         if self.action == "kept":
             text = "kept: differs from the shipped file (--force replaces it)"
         return f"{self.path}: {text}{self.detail}"

@@ -87,6 +87,7 @@ def _check_built_site(site: Path) -> None:
     assert not set(expected) - set(seen), sorted(set(expected) - set(seen))
 
 
+@pytest.mark.e2e  # the build runs everywhere; the Jekyll part skips without jekyll
 def test_init_build_and_jekyll_show_every_asset(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

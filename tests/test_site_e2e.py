@@ -42,7 +42,6 @@ from tests.site_kit import (
     html_pages,
     img_attributes,
     jekyll_build,
-    media_urls,
     page_text,
     resolved_urls,
     site_program,

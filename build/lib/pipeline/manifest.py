@@ -159,7 +159,14 @@ class Manifest:
         self.dirty = True
         return True
 
-    def record_output(self, set_id: str, fp: str, path: Path, written: Written) -> None:
+    def record_output(
+        self,
+        set_id: str,
+        fp: str,
+        path: Path,
+        written: Written,
+        versions: Iterable[tuple[str, Any]] = (),
+    ) -> None:
         stat = path.stat()
         self.dirty = True
         self.outputs[str(written.relpath)] = {
@@ -169,7 +176,23 @@ class Manifest:
             "size": stat.st_size,
             "mtime_ns": stat.st_mtime_ns,
             "written": written.to_json(),
+            "versions": dict(versions),
         }
+
+    def recorded_versions(self, relpath: str) -> dict[str, Any] | None:
+        """The encoder versions an output was built with (``None``: not recorded,
+        as in manifests written before versions were kept apart)."""
+        entry = self.outputs.get(relpath)
+        versions = entry.get("versions") if entry else None
+        return dict(versions) if isinstance(versions, dict) else None
+
+    def note_versions(self, relpath: str, versions: Iterable[tuple[str, Any]]) -> None:
+        """Record the versions of a current output whose entry predates them (its
+        fingerprint already covers them, so they are the ones it was built with)."""
+        entry = self.outputs.get(relpath)
+        if entry is not None and "versions" not in entry:
+            entry["versions"] = dict(versions)
+            self.dirty = True
 
     def written(self, relpath: str) -> Written | None:
         entry = self.outputs.get(relpath)
