@@ -317,7 +317,7 @@ def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
         if ok:
             kwargs[name] = value
         else:
-            problems.append(f"{prefix}{name}: expected {_describe(hint)}, got {data[name]!r}")
+            problems.append(f"{prefix}{name}: expected {describe_type(hint)}, got {data[name]!r}")
     try:
         return cls(**kwargs)
     except TypeError:  # pragma: no cover - all fields have defaults
@@ -365,15 +365,16 @@ def _coerce(hint: Any, value: Any) -> tuple[bool, Any]:
     return False, None
 
 
-def _describe(hint: Any) -> str:
+def describe_type(hint: Any) -> str:
+    """A type hint in words, for messages and the configuration reference."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in args)
+        return " or ".join(describe_type(a) for a in args)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin is tuple:
-        return f"a list of {_describe(args[0])}"
+        return f"a list of {describe_type(args[0])}"
     if hint is type(None):
         return "null"
     if hint is Path:
