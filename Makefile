@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CLI := $(BIN)/muscle-assets
 M ?=
 
-.PHONY: run build muscle check list test test-site test-install lint format lock bench bench-build bench-tools bench-animation clean distclean sample
+.PHONY: run build muscle check list test test-site test-install lint format lock docs-img bench bench-build bench-tools bench-animation clean distclean sample
 
 # Python is checked before anything is made. The stamp is written last: a .venv
 # without it (a failed or interrupted set-up) is removed and made again, and a
@@ -60,6 +60,17 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The README's picture: the sample's preview, shot by headless Chromium, quantised.
+SHOT_ROOT := /tmp/muscle-atlas/assets/images
+docs-img: $(STAMP)  ## regenerate docs/img/preview.png (needs chromium and pngquant)
+	rm -rf /tmp/muscle-atlas
+	$(CLI) build -q --output $(SHOT_ROOT)
+	$(CLI) preview -q --output $(SHOT_ROOT)
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=900,640 \
+	  --user-data-dir=/tmp/muscle-atlas/chromium --screenshot=/tmp/muscle-atlas/shot.png \
+	  file://$(SHOT_ROOT)/preview/index.html
+	pngquant --quality 60-85 --speed 1 --force --output docs/img/preview.png /tmp/muscle-atlas/shot.png
 
 sample: $(STAMP)  ## regenerate raw/ from the renderer
 	$(BIN)/python scripts/render_sample.py --out raw

@@ -1,6 +1,0 @@
-"""Allow ``python -m pipeline``."""
-
-from pipeline.cli import main
-
-if __name__ == "__main__":
-    main()
