@@ -169,15 +169,16 @@ class Manifest:
     ) -> None:
         stat = path.stat()
         self.dirty = True
-        self.outputs[str(written.relpath)] = {
+        entry = self.outputs[str(written.relpath)] = {
             "set": set_id,
             "fingerprint": fp,
             "sha256": file_sha256(path),
             "size": stat.st_size,
             "mtime_ns": stat.st_mtime_ns,
             "written": written.to_json(),
-            "versions": dict(versions),
         }
+        if recorded := dict(versions):  # only outputs made by versioned encoders
+            entry["versions"] = recorded
 
     def recorded_versions(self, relpath: str) -> dict[str, Any] | None:
         """The encoder versions an output was built with (``None``: not recorded,
@@ -190,8 +191,8 @@ class Manifest:
         """Record the versions of a current output whose entry predates them (its
         fingerprint already covers them, so they are the ones it was built with)."""
         entry = self.outputs.get(relpath)
-        if entry is not None and "versions" not in entry:
-            entry["versions"] = dict(versions)
+        if entry is not None and "versions" not in entry and (known := dict(versions)):
+            entry["versions"] = known
             self.dirty = True
 
     def written(self, relpath: str) -> Written | None:
