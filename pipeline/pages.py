@@ -300,13 +300,10 @@ def index_pages(cfg: Config) -> PageIndex:
 
 def _front_matter_data(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.load(fmt.split_page(path.read_text("utf-8")).front, Loader=_Loader)
+        data = fmt.read_values(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, fmt.FrontMatterError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _normal_permalink(permalink: str) -> str:
