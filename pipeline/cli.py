@@ -21,7 +21,13 @@ from tqdm import tqdm
 
 from pipeline import __version__, cleanup
 from pipeline import pages as pages_step
-from pipeline.config import DEFAULT_CONFIG, Config, load_config
+from pipeline.config import (
+    DEFAULT_CONFIG,
+    SITE_CONFIG,
+    Config,
+    default_config_path,
+    load_config,
+)
 from pipeline.errors import ConfigError, PipelineError, UnknownSetError
 from pipeline.lock import exclusive_build
 from pipeline.outputs import human_size
@@ -44,9 +50,7 @@ class Options:
     verbosity: int  # -1 quiet, 0 normal, 1 verbose
 
     def load(self) -> Config:
-        path = self.config
-        if path is None and DEFAULT_CONFIG.is_file():
-            path = DEFAULT_CONFIG
+        path = self.config if self.config is not None else default_config_path()
         return load_config(
             path,
             **{"build.jobs": self.jobs, "paths.output": self.output, "paths.site": self.site},
@@ -65,7 +69,7 @@ def common_options(func: F) -> F:
         "--config",
         "config",
         type=click.Path(path_type=Path, dir_okay=False),
-        help=f"YAML config file [default: {DEFAULT_CONFIG} if present].",
+        help=f"YAML config file [default: {DEFAULT_CONFIG} or {SITE_CONFIG}, if present].",
     )
     @click.option(
         "--jobs", "-j", type=click.IntRange(min=1), help="Worker processes [default: all cores]."
@@ -154,17 +158,24 @@ def list_cmd(opts: Options) -> None:
 @main.command()
 @click.argument("set_ids", nargs=-1, metavar="[SET]...")
 @click.option("--inputs-only", is_flag=True, help="Validate sources only; ignore stale outputs.")
+@click.option(
+    "--accept-versions",
+    is_flag=True,
+    help="Count outputs that differ only by encoder versions (Pillow, ffmpeg) as current.",
+)
 @common_options
-def check(opts: Options, set_ids: Sequence[str], inputs_only: bool) -> None:
+def check(opts: Options, set_ids: Sequence[str], inputs_only: bool, accept_versions: bool) -> None:
     """Validate sets, report stale outputs and pages; exit 1 on any problem (a CI gate)."""
     cfg = opts.load()
-    report = run(cfg, set_ids, dry_run=True, jobs=cfg.jobs)
+    report = run(cfg, set_ids, dry_run=True, jobs=cfg.jobs, accept_versions=accept_versions)
     problems = _print_failures(report, opts)
     stale = 0 if inputs_only else sum(len(r.stale) for r in report.results)
     if not inputs_only:
         for result in report.results:
             for spec in result.stale:
-                click.echo(f"{cfg.paths.output_root / spec.relpath}: stale or missing", err=True)
+                path = cfg.paths.output_root / spec.relpath
+                reason = _stale_reason(path, result.other_versions.get(str(spec.relpath)))
+                click.echo(f"{path}: {reason}", err=True)
         if pages_step.enabled(cfg):
             for page in pages_step.update_pages(cfg, report.results, dry_run=True):
                 if page.status == "failed":
@@ -184,6 +195,22 @@ def check(opts: Options, set_ids: Sequence[str], inputs_only: bool) -> None:
         sys.exit(EXIT_FAILED)
 
 
+_LIBRARIES = {"pillow": "Pillow", "imageio_ffmpeg": "imageio-ffmpeg"}
+
+
+def _stale_reason(path: Path, other_versions: Sequence[tuple[str, Any, Any]] | None) -> str:
+    """Why ``check`` calls an output stale: what to do differs (build, or accept)."""
+    if other_versions:
+        differ = ", ".join(
+            f"{_LIBRARIES.get(name, name)} {here} here, {recorded} recorded"
+            for name, here, recorded in other_versions
+        )
+        return f"built with other encoder versions ({differ}); --accept-versions accepts it"
+    if not path.exists():
+        return "missing"
+    return "stale: its sources or config changed"
+
+
 @main.command()
 @click.option(
     "--embed", is_flag=True, help="Inline thumbnails and animation as data: URIs (one file)."
@@ -199,6 +226,25 @@ def preview(opts: Options, embed: bool) -> None:
     if opts.verbosity >= 0:
         warnings = sum(warning_count(r) for r in report.results)
         click.echo(f"wrote {path}: {len(report.results)} set(s), {warnings} warning(s)")
+
+
+@main.command("init")
+@click.argument("site", default=".", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--force", is_flag=True, help="Replace files the site changed.")
+def init_cmd(site: Path, force: bool) -> None:
+    """Set up a Jekyll site: config, page template, includes, viewer script, .gitignore."""
+    from pipeline.init import init_site
+
+    try:
+        report = init_site(site, force=force)
+    except PipelineError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_FAILED)
+    for step in report.steps:
+        click.echo(step.describe())
+    click.echo("next steps:")
+    for number, text in enumerate(report.next_steps(), 1):
+        click.echo(f"  {number}. {text}")
 
 
 def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> None:

@@ -53,6 +53,8 @@ class SetJob:
     slice: Manifest
     # Shared with the other workers of the build: a bound on ffmpeg processes.
     encoders: EncoderSlots | None = None
+    # Outputs that differ from the plan only by encoder versions count as current.
+    accept_versions: bool = False
 
 
 @dataclass
@@ -76,6 +78,9 @@ class SetResult:
     kind_seconds: dict[str, float] = field(default_factory=dict)
     # Recorded outputs of this set that the plan no longer makes (``--prune``).
     unplanned: list[str] = field(default_factory=list)
+    # Stale outputs that differ only by encoder versions: relpath ->
+    # [(library, version here, version recorded)].
+    other_versions: dict[str, list[tuple[str, Any, Any]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -135,6 +140,7 @@ def run(
     dry_run: bool = False,
     jobs: int | None = None,
     prune: bool = False,
+    accept_versions: bool = False,
     on_result: ProgressHook | None = None,
     on_plan: Callable[[int], None] | None = None,
 ) -> BuildReport:
@@ -143,7 +149,9 @@ def run(
     not), so an interrupted build keeps what it completed.
 
     With ``prune``, outputs recorded for sets no longer in the raw folder, and
-    outputs of the built sets that the plan no longer makes, are removed."""
+    outputs of the built sets that the plan no longer makes, are removed. With
+    ``accept_versions``, an output built with other encoder versions but otherwise
+    current is left as it is."""
     started = time.perf_counter()
     chosen = tuple(stages) if stages is not None else tuple(all_stages())
     unknown_stages = [s for s in chosen if s not in all_stages()]
@@ -162,7 +170,8 @@ def run(
 
     by_set = manifest.outputs_by_set()
     for source in sources:
-        job = SetJob(source, cfg, chosen, force, dry_run, _slice(manifest, cfg, source, by_set))
+        ledger = _slice(manifest, cfg, source, by_set)
+        job = SetJob(source, cfg, chosen, force, dry_run, ledger, accept_versions=accept_versions)
         quick = process_set(job, may_decode=False)
         if quick is None:
             pending.append(job)
@@ -375,12 +384,19 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
                 fp = _output_fingerprint(spec, stage.VERSION, shas, crop, first.has_alpha)
                 planned.append((spec, fp))
         unplanned = _unplanned(ledger, set_id, planned, job.stages, stages)
-        stale = [
-            (spec, fp)
-            for spec, fp in planned
-            if job.force
-            or not ledger.output_current(str(spec.relpath), fp, _planned_path(out_root, spec))
-        ]
+        stale: list[tuple[OutputSpec, str]] = []
+        other_versions: dict[str, list[tuple[str, Any, Any]]] = {}
+        for spec, fp in planned:
+            relpath, where = str(spec.relpath), _planned_path(out_root, spec)
+            if not job.force and ledger.output_current(relpath, fp, where):
+                ledger.note_versions(relpath, spec.versions)
+                continue
+            differ = [] if job.force else _other_versions(ledger, spec, where, shas, crop, first)
+            if differ and job.accept_versions:
+                continue
+            if differ:
+                other_versions[relpath] = differ
+            stale.append((spec, fp))
         if job.dry_run or not stale:
             status: Status = "stale" if stale else "up-to-date"
             current = [w for spec, _ in planned if (w := ledger.written(str(spec.relpath)))]
@@ -393,6 +409,7 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
                 seconds=_since(started),
                 stage_seconds=timer.seconds,
                 unplanned=unplanned,
+                other_versions=other_versions,
             )
         if not may_decode:
             return None
@@ -416,7 +433,8 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
                     out = stages[spec.stage].render(spec, pixels, cfg, out_root)
                 if len(spec.frames) > 1:  # an animation's working buffers are free now
                     _give_back_memory()
-            ledger.record_output(set_id, fp, resolve_inside(out_root, spec.relpath), out)
+            dest = resolve_inside(out_root, spec.relpath)
+            ledger.record_output(set_id, fp, dest, out, spec.versions)
             written.append(out)
         current = [w for spec, _ in planned if (w := ledger.written(str(spec.relpath)))]
         return SetResult(
@@ -556,9 +574,36 @@ def _crop(frame: Frame, box: Box) -> Image.Image:
     return frame.image.crop(box)
 
 
+def _other_versions(
+    ledger: Manifest, spec: OutputSpec, path: str, shas: dict[int, str], crop: Box, first: FrameInfo
+) -> list[tuple[str, Any, Any]]:
+    """``[(library, version here, version recorded)]`` when the recorded output would
+    be current but for its encoder versions; ``[]`` when it is stale for any other
+    reason (sources, config, a changed or missing file)."""
+    relpath = str(spec.relpath)
+    recorded = ledger.recorded_versions(relpath)
+    if not recorded or set(recorded) != {name for name, _ in spec.versions}:
+        return []
+    theirs = tuple((name, recorded[name]) for name, _ in spec.versions)
+    version = all_stages()[spec.stage].VERSION
+    fp = _output_fingerprint(spec, version, shas, crop, first.has_alpha, versions=theirs)
+    if theirs == spec.versions or not ledger.output_current(relpath, fp, path):
+        return []
+    return [(name, here, recorded[name]) for name, here in spec.versions if recorded[name] != here]
+
+
 def _output_fingerprint(
-    spec: OutputSpec, version: int, shas: dict[int, str], crop: Box, has_alpha: bool
+    spec: OutputSpec,
+    version: int,
+    shas: dict[int, str],
+    crop: Box,
+    has_alpha: bool,
+    versions: tuple[tuple[str, Any], ...] | None = None,
 ) -> str:
+    """The output's fingerprint; ``versions`` replaces the plan's encoder versions
+    (to ask whether a recorded output differs by those alone). The versions follow
+    the settings, as when they were one list, so earlier manifests stay current."""
+    versions = spec.versions if versions is None else versions
     return fingerprint(
         {
             "stage": spec.stage,
@@ -566,7 +611,7 @@ def _output_fingerprint(
             "kind": spec.kind,
             "relpath": str(spec.relpath),
             "size": [spec.width, spec.height],
-            "params": [[k, v] for k, v in spec.params],
+            "params": [[k, v] for k, v in (*spec.params, *versions)],
             "sources": [shas[k] for k in spec.frames],
             "crop": list(crop),
             "has_alpha": has_alpha,
