@@ -16,7 +16,9 @@ import ctypes
 import dataclasses
 import multiprocessing
 import os
+import queue
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -42,6 +44,19 @@ Status = Literal["built", "up-to-date", "stale", "failed"]
 
 
 @dataclass(frozen=True)
+class SetProgress:
+    """How far a worker is through one set: sent once it has planned the set's
+    stale outputs (``done`` 0), then after each output it writes."""
+
+    set_id: str
+    done: int
+    total: int
+
+
+ProgressSink = Callable[[SetProgress], None]
+
+
+@dataclass(frozen=True)
 class SetJob:
     """Everything a worker needs for one set: plain, picklable data."""
 
@@ -53,6 +68,8 @@ class SetJob:
     slice: Manifest
     # Shared with the other workers of the build: a bound on ffmpeg processes.
     encoders: EncoderSlots | None = None
+    # Where to report progress output by output (picklable: a queue's ``put``).
+    progress: ProgressSink | None = None
 
 
 @dataclass
@@ -122,7 +139,7 @@ def find_sets(cfg: Config, set_ids: Sequence[str] = ()) -> list[SourceSet]:
     by_id = {s.set_id: s for s in found}
     unknown = [s for s in set_ids if s not in by_id]
     if unknown:
-        raise UnknownSetError(unknown, cfg.paths.raw)
+        raise UnknownSetError(unknown, cfg.paths.raw, list(by_id))
     return [by_id[s] for s in dict.fromkeys(set_ids)]
 
 
@@ -137,13 +154,17 @@ def run(
     prune: bool = False,
     on_result: ProgressHook | None = None,
     on_plan: Callable[[int], None] | None = None,
+    on_progress: ProgressSink | None = None,
 ) -> BuildReport:
     """Build (or with ``dry_run``, plan) the named sets; the manifest is saved as
     sets finish (at most every 2 s, and always on the way out, interrupted or
     not), so an interrupted build keeps what it completed.
 
     With ``prune``, outputs recorded for sets no longer in the raw folder, and
-    outputs of the built sets that the plan no longer makes, are removed."""
+    outputs of the built sets that the plan no longer makes, are removed.
+
+    ``on_plan`` gets the number of sets that need a worker, ``on_progress`` each
+    :class:`SetProgress` of those sets (in this process, from any worker)."""
     started = time.perf_counter()
     chosen = tuple(stages) if stages is not None else tuple(all_stages())
     unknown_stages = [s for s in chosen if s not in all_stages()]
@@ -175,8 +196,11 @@ def run(
     workers = max(1, min(jobs or cfg.jobs, len(pending)))
     last_save = time.monotonic()
     try:
-        with _encoder_slots(cfg, workers) as slots:
-            pending = [dataclasses.replace(job, encoders=slots) for job in pending]
+        with (
+            _encoder_slots(cfg, workers) as slots,
+            _progress_channel(cfg, workers, on_progress if pending else None) as sink,
+        ):
+            pending = [dataclasses.replace(job, encoders=slots, progress=sink) for job in pending]
             for result in _execute(pending, workers):
                 if not dry_run:
                     manifest.merge(result.slice)
@@ -274,6 +298,32 @@ def _encoder_slots(cfg: Config, workers: int) -> Iterator[EncoderSlots | None]:
         return
     with tempfile.TemporaryDirectory(prefix="muscle-assets-encoders-") as folder:
         yield EncoderSlots(folder, count)
+
+
+@contextlib.contextmanager
+def _progress_channel(
+    cfg: Config, workers: int, on_progress: ProgressSink | None
+) -> Iterator[ProgressSink | None]:
+    """A sink workers can report to, delivering to ``on_progress`` here: the hook
+    itself when sets run in this process, else a managed queue's ``put`` (picklable,
+    unlike a plain queue) drained by a thread of this process."""
+    if on_progress is None or workers == 1:
+        yield on_progress
+        return
+    with multiprocessing.get_context(_start_method(cfg)).Manager() as manager:
+        events: queue.Queue[SetProgress | None] = manager.Queue()
+
+        def deliver() -> None:
+            while (event := events.get()) is not None:
+                on_progress(event)
+
+        reader = threading.Thread(target=deliver, name="muscle-assets-progress", daemon=True)
+        reader.start()
+        try:
+            yield events.put
+        finally:
+            events.put(None)
+            reader.join()
 
 
 def _start_method(cfg: Config) -> str | None:
@@ -396,6 +446,8 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
             )
         if not may_decode:
             return None
+        report = job.progress or _ignore
+        report(SetProgress(set_id, 0, len(stale)))
         needed = sorted({k for spec, _ in stale for k in spec.frames})
         for k in needed:
             if k not in decoded:
@@ -418,6 +470,7 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
                     _give_back_memory()
             ledger.record_output(set_id, fp, resolve_inside(out_root, spec.relpath), out)
             written.append(out)
+            report(SetProgress(set_id, len(written), len(stale)))
         current = [w for spec, _ in planned if (w := ledger.written(str(spec.relpath)))]
         return SetResult(
             set_id,
@@ -574,6 +627,10 @@ def _output_fingerprint(
     )
 
 
+def _ignore(_: SetProgress) -> None:
+    pass
+
+
 def _since(started: float) -> float:
     return time.perf_counter() - started
 
@@ -581,6 +638,7 @@ def _since(started: float) -> float:
 __all__ = [
     "BuildReport",
     "SetJob",
+    "SetProgress",
     "SetResult",
     "find_sets",
     "process_set",
