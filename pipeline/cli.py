@@ -232,8 +232,8 @@ def _weight_text(cfg: Config, result: SetResult) -> str:
 @click.option("--inputs-only", is_flag=True, help="Validate sources only; ignore stale outputs.")
 @command_options("config", "jobs", "output", "site", "quiet", "verbose", "json")
 def check(opts: Options, set_ids: Sequence[str], inputs_only: bool) -> None:
-    """Validate sets, report stale outputs and pages and pages over the weight
-    budget; exit 1 on any problem (a CI gate)."""
+    """Validate sets; report stale outputs, stale pages and pages over the weight
+    budget (pages.budget_kib); exit 1 on any problem (a CI gate)."""
     cfg = opts.load()
     report = run(cfg, set_ids, dry_run=True, jobs=cfg.jobs)
     problems = _print_failures(report, opts)
@@ -270,11 +270,12 @@ def check(opts: Options, set_ids: Sequence[str], inputs_only: bool) -> None:
             f"checked {len(report.results)} set(s): {valid} valid, {len(report.failed)} invalid"
             + ("" if inputs_only else f", {stale} stale output(s) or page(s)")
         )
-    if to_build:
+    # the next step, last on stdout: stderr keeps to one `<file>: <problem>` a line
+    if to_build and opts.talks:
         named = [] if len(to_build) == len(report.results) and not set_ids else sorted(to_build)
-        _echo_err(f"run: {_command_line(opts, 'build', named)}")
-    elif report.failed:
-        _echo_err(f"fix the files above, then run: {_command_line(opts, 'check', set_ids)}")
+        click.echo(f"run: {_command_line(opts, 'build', named)}")
+    elif report.failed and opts.talks:
+        click.echo(f"fix the files above, then run: {_command_line(opts, 'check', set_ids)}")
     if not ok:
         sys.exit(EXIT_FAILED)
 
@@ -494,13 +495,18 @@ class _ProgressBar:
 
     def _show(self) -> None:
         totals = [total for _, total in self.sets.values()]
+        planned = [total for total in totals if total]  # not sets that failed unplanned
         unknown = max(0, self.pending - len(self.sets))
-        average = sum(totals) / len(totals) if totals else 0
+        average = sum(planned) / len(planned) if planned else 0
         self.bar.total = sum(totals) + round(unknown * average)
-        self.bar.update(sum(done for done, _ in self.sets.values()) - self.bar.n)
         building = [s for s in self.sets if s not in self.finished]
         shown = ", ".join(building[:3]) + (f" +{len(building) - 3}" if len(building) > 3 else "")
-        self.bar.set_postfix_str(shown, refresh=True)
+        self.bar.set_postfix_str(shown, refresh=False)
+        newly_done = sum(done for done, _ in self.sets.values()) - self.bar.n
+        if newly_done:
+            self.bar.update(newly_done)
+        else:
+            self.bar.refresh()
 
     def write(self, text: str) -> None:
         self.bar.write(text)
