@@ -187,8 +187,8 @@ def test_json_lists_defects(site: Path) -> None:
 def test_list_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
-    for n in range(3000):  # names are enough: more output than a pipe holds
-        (raw / f"Set{n:04d}-1.png").touch()
+    for n in range(400):  # names are enough: more output than a pipe holds (64 KiB)
+        (raw / f"Set{n:03d}{'x' * 200}-1.png").touch()
     _write_config(tmp_path)
     lister = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "list", "--config", "pipeline.yaml"],
@@ -331,7 +331,7 @@ def test_progress_bar_moves_per_output_on_a_terminal(tmp_path: Path) -> None:
     counts = {int(n) for n in re.findall(r"\b(\d+)/64\b", shown)}  # 2 sets x 32 files
     assert len(counts) > 10, shown  # not once per set
     assert "file" in shown and ("Arm-Biceps" in shown or SET in shown)
-    assert "building" not in _on_a_terminal(tmp_path, "thumbs", "--force", "-q")
+    assert "building" not in _on_a_terminal(tmp_path, "thumbs", SET, "--force", "-q", "-j1")
 
 
 # -- the preview -----------------------------------------------------------------
