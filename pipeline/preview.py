@@ -175,7 +175,8 @@ def _set_section(
         )
         rows = []
     else:
-        thumbs = "".join(_thumb(cfg, result.set_id, k, out_root, embed) for k in _frames(cfg))
+        frames = range(1, cfg.frames.count + 1)
+        thumbs = "".join(_thumb(cfg, result.set_id, k, out_root, embed) for k in frames)
         anim = animation_files(cfg, result.set_id, out_root)
         animation = (
             _animation(anim, out_root, embed) if anim else '<p class="none">no animation</p>'
@@ -209,10 +210,6 @@ def _set_section(
 {sizes}
 {warning_list}
 </section>"""
-
-
-def _frames(cfg: Config) -> range:
-    return range(1, cfg.frames.count + 1)
 
 
 def _thumb(cfg: Config, set_id: str, k: int, out_root: Path, embed: bool) -> str:
