@@ -641,7 +641,7 @@ def _weight_summary(cfg: Config, results: Iterable[SetResult]) -> str | None:
     clicks = max(w.click_bytes for w in weights)
     text = (
         f"page weight: {span} a view (heaviest {heaviest.set_id}); "
-        f"the full-size PNGs add up to {human_size(clicks)} if every thumbnail is clicked"
+        f"clicking every thumbnail adds at most {human_size(clicks)} of full-size PNGs"
     )
     budget = cfg.pages.budget_kib
     if budget is not None:

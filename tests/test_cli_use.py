@@ -82,8 +82,8 @@ def test_page_weight_is_reported_by_build_and_list(site: Path) -> None:
     assert code == 0
     clicks = sum((site / f"out/muscles/png/{SET}-{k}.png").stat().st_size for k in range(1, 17))
     assert (
-        f"page weight: {human_size(weight)} a view (heaviest {SET}); the full-size PNGs "
-        f"add up to {human_size(clicks)} if every thumbnail is clicked"
+        f"page weight: {human_size(weight)} a view (heaviest {SET}); clicking every "
+        f"thumbnail adds at most {human_size(clicks)} of full-size PNGs"
     ) in out.splitlines()
     code, out, _ = invoke("list")
     assert code == 0
@@ -326,12 +326,12 @@ def _on_a_terminal(root: Path, *args: str) -> str:
 def test_progress_bar_moves_per_output_on_a_terminal(tmp_path: Path) -> None:
     for set_id in ("Arm-Biceps", SET):
         write_set(tmp_path / "raw", set_id, size=48)
-    _write_config(tmp_path, build={"jobs": 2})
+    _write_config(tmp_path)  # one worker here; two are in the runner's test below
     shown = _on_a_terminal(tmp_path, "thumbs")
     counts = {int(n) for n in re.findall(r"\b(\d+)/64\b", shown)}  # 2 sets x 32 files
     assert len(counts) > 10, shown  # not once per set
     assert "file" in shown and ("Arm-Biceps" in shown or SET in shown)
-    assert "building" not in _on_a_terminal(tmp_path, "thumbs", SET, "--force", "-q", "-j1")
+    assert "building" not in _on_a_terminal(tmp_path, "thumbs", SET, "--force", "-q")
 
 
 # -- the preview -----------------------------------------------------------------
@@ -356,3 +356,22 @@ def test_preview_links_thumbnails_to_full_size_with_frame_numbers(site: Path) ->
     assert "Not built: this set is invalid" in bad
     assert "<img" not in bad and "<video" not in bad
     assert "missing frame number(s) 4 of set Arm-Biceps" in bad
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_runner_reports_progress_output_by_output(tmp_path: Path, jobs: int) -> None:
+    from pipeline.config import config_from_dict
+    from pipeline.runner import SetProgress, run
+
+    for set_id in ("Arm-Biceps", SET):
+        write_set(tmp_path / "raw", set_id, size=48)
+    cfg = config_from_dict(
+        {"paths": {"raw": "raw", "output": "out"}, "build": {"jobs": jobs}}, tmp_path
+    )
+    events: list[SetProgress] = []
+    report = run(cfg, stages=["thumbs"], on_progress=events.append)
+    assert report.files_written == 64
+    for set_id in ("Arm-Biceps", SET):
+        done = [e.done for e in events if e.set_id == set_id]
+        assert done == list(range(33))  # planned (0), then each of its 32 files in turn
+        assert {e.total for e in events if e.set_id == set_id} == {32}
