@@ -314,15 +314,18 @@ def _progress_channel(
         events: queue.Queue[SetProgress | None] = manager.Queue()
 
         def deliver() -> None:
-            while (event := events.get()) is not None:
-                on_progress(event)
+            # the manager gone (a signal to the process group) ends the progress only
+            with contextlib.suppress(OSError, EOFError):
+                while (event := events.get()) is not None:
+                    on_progress(event)
 
         reader = threading.Thread(target=deliver, name="muscle-assets-progress", daemon=True)
         reader.start()
         try:
             yield events.put
         finally:
-            events.put(None)
+            with contextlib.suppress(OSError, EOFError):  # must not hide what is raised
+                events.put(None)
             reader.join()
 
 
