@@ -25,6 +25,7 @@ from pipeline.runner import BuildReport, SetResult
 from pipeline.stages.animation import animation_relpath
 from pipeline.stages.thumbnails import thumb_relpath
 from pipeline.stages.variants import frame_relpath
+from pipeline.weight import page_weight
 
 PREVIEW_DIR = "preview"
 _TITLE_PREFIX = "muscle-assets preview: "  # also how clean knows the page is ours
@@ -207,9 +208,26 @@ def _set_section(
     return f"""<section id="{_anchor(result.set_id)}" class="{_status_class(result)}">
 <h2>{_e(result.set_id)} <small>{_e(_status(result))}</small></h2>
 {row}
+{_weight(cfg, result)}
 {sizes}
 {warning_list}
 </section>"""
+
+
+def _weight(cfg: Config, result: SetResult) -> str:
+    """What a view of the set's page downloads (see :mod:`pipeline.weight`)."""
+    if not result.ok:
+        return ""
+    weight = page_weight(cfg, result.set_id, result.outputs)
+    if weight.missing:
+        return '<p class="none">page weight: not all of its files are built</p>'
+    budget = cfg.pages.budget_kib
+    over = f", over the budget of {budget} KiB" if weight.over(budget) else ""
+    return (
+        f'<p class="{"why" if over else "weight"}">page weight: {human_size(weight.bytes)} a view '
+        f"(WebM and thumbnails){over}; full-size PNGs on click: "
+        f"{human_size(weight.click_bytes)}</p>"
+    )
 
 
 def _thumb(cfg: Config, set_id: str, k: int, out_root: Path, embed: bool) -> str:

@@ -351,6 +351,8 @@ def test_preview_links_thumbnails_to_full_size_with_frame_numbers(site: Path) ->
             in good
         )
         assert f"<figcaption>{k}</figcaption>" in good
+    weight = human_size(sum(_view_files(site).values()))
+    assert f"page weight: {weight} a view (WebM and thumbnails)" in good
     bad = html[html.index('id="set-Arm-Biceps"') :]
     bad = bad[: bad.index("</section>")]
     assert "Not built: this set is invalid" in bad
