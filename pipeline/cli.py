@@ -32,7 +32,7 @@ from pipeline.jsonreport import report_json
 from pipeline.lock import exclusive_build
 from pipeline.outputs import human_size
 from pipeline.runner import BuildReport, SetProgress, SetResult, find_sets, run
-from pipeline.weight import PageWeight, page_weight
+from pipeline.weight import result_weight
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -219,7 +219,7 @@ def _list_status(result: SetResult) -> str:
 def _weight_text(cfg: Config, result: SetResult) -> str:
     """A view's weight, ``-`` while a file it counts is not built; flagged when over
     the budget."""
-    weight = _page_weight(cfg, result)
+    weight = result_weight(cfg, result)
     if weight is None or weight.missing:
         return "-"
     budget = cfg.pages.budget_kib
@@ -286,7 +286,7 @@ def _budget_lines(cfg: Config, results: Iterable[SetResult]) -> list[str]:
     budget = cfg.pages.budget_kib
     lines = []
     for result in results:
-        weight = _page_weight(cfg, result)
+        weight = result_weight(cfg, result)
         if weight is None or not weight.over(budget):
             continue
         lines.append(
@@ -301,10 +301,6 @@ def _page_name(cfg: Config, set_id: str) -> str:
     if not pages_step.enabled(cfg):
         return set_id
     return _relative(str(pages_step.page_path(cfg, set_id)))
-
-
-def _page_weight(cfg: Config, result: SetResult) -> PageWeight | None:
-    return page_weight(cfg, result.set_id, result.outputs) if result.ok else None
 
 
 def _command_line(opts: Options, command: str, set_ids: Iterable[str]) -> str:
@@ -630,7 +626,7 @@ def _summary(report: BuildReport, dry_run: bool) -> str:
 
 def _weight_summary(cfg: Config, results: Iterable[SetResult]) -> str | None:
     """One line on what the built pages weigh (see :mod:`pipeline.weight`)."""
-    weights = [w for r in results if (w := _page_weight(cfg, r)) is not None and not w.missing]
+    weights = [w for r in results if (w := result_weight(cfg, r)) is not None and not w.missing]
     if not weights:
         return None
     lightest = min(weights, key=lambda w: w.bytes)

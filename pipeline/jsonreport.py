@@ -13,7 +13,7 @@ from typing import Any
 from pipeline.config import Config
 from pipeline.pages import PageResult
 from pipeline.runner import BuildReport, SetResult
-from pipeline.weight import PageWeight, page_weight
+from pipeline.weight import PageWeight, result_weight
 
 FORMAT = 1
 
@@ -56,7 +56,7 @@ def report_json(
 
 
 def set_json(cfg: Config, result: SetResult, frames: int | None = None) -> dict[str, Any]:
-    weight = page_weight(cfg, result.set_id, result.outputs) if result.ok else None
+    weight = result_weight(cfg, result)
     return {
         "id": result.set_id,
         "status": result.status,

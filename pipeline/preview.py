@@ -25,7 +25,7 @@ from pipeline.runner import BuildReport, SetResult
 from pipeline.stages.animation import animation_relpath
 from pipeline.stages.thumbnails import thumb_relpath
 from pipeline.stages.variants import frame_relpath
-from pipeline.weight import page_weight
+from pipeline.weight import result_weight
 
 PREVIEW_DIR = "preview"
 _TITLE_PREFIX = "muscle-assets preview: "  # also how clean knows the page is ours
@@ -216,9 +216,9 @@ def _set_section(
 
 def _weight(cfg: Config, result: SetResult) -> str:
     """What a view of the set's page downloads (see :mod:`pipeline.weight`)."""
-    if not result.ok:
+    weight = result_weight(cfg, result)
+    if weight is None:
         return ""
-    weight = page_weight(cfg, result.set_id, result.outputs)
     if weight.missing:
         return '<p class="none">page weight: not all of its files are built</p>'
     budget = cfg.pages.budget_kib

@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 
 from pipeline.config import Config
 from pipeline.outputs import Written, human_size
+from pipeline.runner import SetResult
 from pipeline.stages.animation import animation_relpath
 from pipeline.stages.thumbnails import thumb_relpath
 from pipeline.stages.variants import frame_relpath
@@ -65,3 +66,8 @@ def page_weight(cfg: Config, set_id: str, outputs: Iterable[Written]) -> PageWei
         click=tuple(by_path[p] for p in click_paths if p in by_path),
         missing=tuple(p for p in view_paths if p not in by_path),
     )
+
+
+def result_weight(cfg: Config, result: SetResult) -> PageWeight | None:
+    """The page weight of a set in a build report; ``None`` for an invalid set."""
+    return page_weight(cfg, result.set_id, result.outputs) if result.ok else None
