@@ -248,12 +248,12 @@ def test_check_shows_relative_paths_and_ends_with_the_fix(site: Path) -> None:
     code, out, err = invoke("check")
     assert code == 1
     lines = err.splitlines()
-    assert f"out/muscles/png/{SET}-2.png: stale or missing" in lines
-    assert "out/muscles/png/Arm-Biceps-1.png: stale or missing" in lines
+    assert f"out/muscles/png/{SET}-2.png: missing" in lines
+    assert "out/muscles/png/Arm-Biceps-1.png: missing" in lines
     assert out.splitlines()[-1] == "run: muscle-assets build --config pipeline.yaml"
     invoke("build", "Arm-Biceps")
     code, out, err = invoke("check")
-    assert err.splitlines() == [f"out/muscles/png/{SET}-2.png: stale or missing"]
+    assert err.splitlines() == [f"out/muscles/png/{SET}-2.png: missing"]
     assert out.splitlines()[-1] == f"run: muscle-assets build --config pipeline.yaml {SET}"
 
 
