@@ -24,7 +24,7 @@ from PIL import Image
 
 FRAMES = 16
 # Bumped whenever the drawing changes, so cached corpora are redrawn.
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -133,8 +133,9 @@ def to_pixels(frame: np.ndarray, transparent: bool) -> np.ndarray:
     """8-bit RGBA (clear where nothing is drawn) or RGB on white."""
     rgb, alpha = frame[..., :3], frame[..., 3:]
     if transparent:
-        rgba = np.concatenate([rgb * (alpha > 0), alpha], axis=2)
-        return np.asarray(np.rint(rgba * 255), dtype=np.uint8)
+        rgba: np.ndarray = np.rint(np.concatenate([rgb, alpha], axis=2) * 255).astype(np.uint8)
+        rgba[rgba[..., 3] == 0] = 0  # clear pixels are black, as renderers store them
+        return rgba
     return np.asarray(np.rint((rgb * alpha + (1 - alpha)) * 255), dtype=np.uint8)
 
 

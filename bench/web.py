@@ -213,6 +213,7 @@ def fresh(folder: Path) -> Path:
 def our_build(cfg: Config, config_path: Path) -> dict[str, Any]:
     fresh(cfg.paths.output_root)
     cli = Path(sys.executable).parent / "muscle-assets"
+    load = os.getloadavg()[0]
     wall, peak, _, cpu = bench_build.measured(
         [str(cli), "build", "-q", "--config", str(config_path)]
     )
@@ -220,6 +221,7 @@ def our_build(cfg: Config, config_path: Path) -> dict[str, Any]:
         "wall": wall,
         "cpu_seconds": cpu,
         "peak_rss_mib": peak,
+        "load_before": load,
         "bytes": bench_build.bytes_by_kind(cfg.paths.output_root),
     }
 
@@ -288,6 +290,7 @@ def recipe(
         "".join(f"{s} {v['gif'][0]} {v['webm'][0]}\n" for s, v in sorted(sizes.items())),
         encoding="utf-8",
     )
+    load = os.getloadavg()[0]
     wall, peak, _, cpu = bench_build.measured(
         ["bash", str(RECIPE), str(src), str(out), box, str(sets_file), str(GIFSKI)]
     )
@@ -302,6 +305,7 @@ def recipe(
         "wall": wall,
         "cpu_seconds": cpu,
         "peak_rss_mib": peak,
+        "load_before": load,
         "kind_cpu_seconds": kind_cpu,
         "pngquant_kept_source": len(kept.read_text().split()) if kept.is_file() else 0,
         "bytes": bench_build.bytes_by_kind(out),
@@ -607,6 +611,8 @@ def render(res: dict[str, Any]) -> str:
         f"| CPU time (process tree) | {cpu[0]:.1f} s | {cpu[1]:.1f} s | {cpu[2]:.1f} s |",
         f"| peak RSS, process tree | {ours['peak_rss_mib']} MiB | {ra['peak_rss_mib']} MiB "
         f"| {rb['peak_rss_mib']} MiB |",
+        f"| load average when it started | {ours['load_before']:.1f} | {ra['load_before']:.1f} "
+        f"| {rb['load_before']:.1f} |",
     ]
     p = res["page"]
     lines += [
