@@ -78,8 +78,10 @@ bench-gifski:
 # vipsthumbnail, cwebp, pngquant, gifski, ffmpeg) on all cores, quality with
 # scikit-image and ssimulacra2 (pip, the `bench` extra). WEB_ARGS="--sets 2" is quick.
 bench-web: $(STAMP) bench-gifski
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	-@command -v cwebp >/dev/null && command -v vipsthumbnail >/dev/null && command -v pngquant >/dev/null || \
+	@$(BIN)/python -c 'import skimage, ssimulacra2' 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet -e '.[bench]'
+	-@command -v cwebp >/dev/null && command -v vipsthumbnail >/dev/null && \
+	  command -v pngquant >/dev/null && command -v ffmpeg >/dev/null || \
 	  { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
 	    apt-get install -y --no-install-recommends webp libvips-tools pngquant ffmpeg >/dev/null 2>&1; } || \
 	  echo "bench-web: install webp, libvips-tools, pngquant and ffmpeg (Debian) for the recipe"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import datetime
+import importlib.util
 import io
 import json
 import math
@@ -87,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not GIFSKI.is_file():
         raise SystemExit(f"{GIFSKI}: not installed (make bench-web installs it with npm)")
+    if importlib.util.find_spec("skimage") is None:
+        raise SystemExit("scikit-image is missing: pip install -e '.[bench]' (make bench-web does)")
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     corpus = ensure_corpus(args.sets, args.size)
