@@ -13,8 +13,8 @@ On a generated corpus of realistic renders (``bench/renders.py``, cached under
    (a) on our cropped frames, at our output sizes: the sources cut to the crop box
    our build used (recomputed from its manifest with ``pipeline.crop``), and
    (b) on the uncropped sources, which is what a site without this pipeline ships;
-3. our build again at ``--jobs 1`` through the library, for seconds per output kind
-   on one core (``--no-one-core`` skips it);
+3. our build again at ``--jobs 1`` through the library, for its CPU seconds per
+   output kind (``--no-one-core`` skips it);
 4. per output kind, ours against recipe (a): bytes, CPU seconds and quality against
    the cropped source on its visible pixels composited on the page colour (PSNR,
    SSIM from scikit-image, SSIMULACRA2 from the ``ssimulacra2`` package when it is
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("reference recipe on the uncropped sources ...", flush=True)
     res["recipe_uncropped"] = recipe(raw, WORK / "recipe-uncropped", box, sizes)
     if not args.no_one_core:
-        print("our build at --jobs 1 (seconds per output kind) ...", flush=True)
+        print("our build at --jobs 1 (CPU per output kind) ...", flush=True)
         one = bench_build.build(raw, fresh(WORK / "out-1core"), 1, config=str(config_path))
         res["ours"]["one_core"] = one_core(one)
     print("quality ...", flush=True)
