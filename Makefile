@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CLI := $(BIN)/muscle-assets
 M ?=
 
-.PHONY: run build muscle check list test test-site test-install lint format lock docs-img bench bench-build bench-tools bench-animation clean distclean sample
+.PHONY: run build muscle check list test test-site test-install lint format lock docs-img bench bench-build bench-tools bench-animation bench-web bench-gifski clean distclean sample
 
 # Python is checked before anything is made. The stamp is written last: a .venv
 # without it (a failed or interrupted set-up) is removed and made again, and a
@@ -75,7 +75,7 @@ docs-img: $(STAMP)  ## regenerate docs/img/preview.png (needs chromium and pngqu
 sample: $(STAMP)  ## regenerate raw/ from the renderer
 	$(BIN)/python scripts/render_sample.py --out raw
 
-bench: bench-build bench-animation  ## every benchmark (results in bench/results/)
+bench: bench-build bench-animation bench-web  ## every benchmark (results in bench/results/)
 
 bench-build: $(STAMP) bench-tools  ## full/incremental/parallel build vs a reference recipe (BUILD_ARGS="--config bench/speed.yaml")
 	$(BIN)/python bench/build.py $(BUILD_ARGS)
@@ -97,10 +97,26 @@ GIFSKI := bench/.tools/node_modules/gifski/bin/debian/gifski
 # Our GIF/WebM/MP4 against gifski 1.7.1 (npm, installed here into bench/.tools),
 # ImageMagick + gifsicle (apt-get install imagemagick gifsicle) and ffmpeg; a tool
 # that is not installed is reported as missing. The corpus renders once (slow).
-bench-animation: $(STAMP)
+bench-animation: $(STAMP) bench-gifski
+	$(BIN)/python -m bench.animation $(BENCH_ARGS)
+
+bench-gifski:
 	@test -x $(GIFSKI) || npm install --prefix bench/.tools gifski@1.7.1 >/dev/null 2>&1 \
 		|| echo "could not install gifski with npm: it will be reported as missing" >&2
-	$(BIN)/python -m bench.animation $(BENCH_ARGS)
+
+# Issue 12's web-weight benchmark: realistic renders (generated once into
+# bench/corpus-web), our build against the reference recipe (bench/recipe.sh:
+# vipsthumbnail, cwebp, pngquant, gifski, ffmpeg) on all cores, quality with
+# scikit-image and ssimulacra2 (pip, the `bench` extra). WEB_ARGS="--sets 2" is quick.
+bench-web: $(STAMP) bench-gifski
+	@$(BIN)/python -c 'import skimage, ssimulacra2' 2>/dev/null || \
+	  $(BIN)/python -m pip install --quiet -c requirements.lock -e '.[bench]'
+	-@command -v cwebp >/dev/null && command -v vipsthumbnail >/dev/null && \
+	  command -v pngquant >/dev/null && command -v ffmpeg >/dev/null || \
+	  { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
+	    apt-get install -y --no-install-recommends webp libvips-tools pngquant ffmpeg >/dev/null 2>&1; } || \
+	  echo "bench-web: install webp, libvips-tools, pngquant and ffmpeg (Debian) for the recipe"
+	$(BIN)/python -m bench.web $(WEB_ARGS)
 
 clean:  ## remove generated outputs
 	rm -rf output

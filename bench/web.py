@@ -1,0 +1,667 @@
+"""Web weight benchmark (issue 12): our build against a recipe of the best single tools.
+
+    make bench-web                          # 6 sets (the full run)
+    python -m bench.web --sets 2            # a quick run
+
+On a generated corpus of realistic renders (``bench/renders.py``, cached under
+``bench/corpus-web/``), in one run and on all cores:
+
+1. our build: ``muscle-assets build`` in a child process, with a config that points
+   raw and output into ``bench/.work/web``; wall time, CPU seconds and peak RSS of
+   the whole process tree (``bench.build.measured``);
+2. the reference recipe (``bench/recipe.sh``, run with bash and timed as a whole)
+   (a) on our cropped frames, at our output sizes: the sources cut to the crop box
+   our build used (recomputed from its manifest with ``pipeline.crop``), and
+   (b) on the uncropped sources, which is what a site without this pipeline ships;
+3. our build again at ``--jobs 1`` through the library, for its CPU seconds per
+   output kind (``--no-one-core`` skips it);
+4. per output kind, ours against recipe (a): bytes, CPU seconds and quality against
+   the cropped source on its visible pixels composited on the page colour (PSNR,
+   SSIM from scikit-image, SSIMULACRA2 from the ``ssimulacra2`` package when it is
+   installed); the page weight of one muscle page; the issue's targets, met or not.
+
+Results: ``bench/results/web-<UTC stamp>.json`` and ``web-latest.json``/``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import datetime
+import importlib.util
+import io
+import json
+import math
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bench import build as bench_build
+from bench.animation import decode_gif
+from bench.renders import FRAMES, VERSION, render_set
+from pipeline.blend import composite
+from pipeline.config import Config, load_config, parse_colour
+from pipeline.crop import shared_crop, union
+from pipeline.frames import Box, FrameInfo
+from pipeline.manifest import Manifest
+from pipeline.runner import find_sets
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CORPUS = HERE / "corpus-web"
+WORK = HERE / ".work" / "web"
+RESULTS = HERE / "results"
+RECIPE = HERE / "recipe.sh"
+GIFSKI = HERE / ".tools" / "node_modules" / "gifski" / "bin" / "debian" / "gifski"
+CORES = bench_build.CORES
+KINDS = ("png", "thumb-png", "webp", "thumb-webp", "gif", "webm", "mp4")
+# The recipe makes no -thumb.webp; every other kind is compared with its tool.
+COMPARED = {
+    "png": "pngquant --quality 80-95",
+    "thumb-png": "vipsthumbnail",
+    "webp": "cwebp -q 80",
+    "gif": "gifski --fps 10",
+    "webm": "ffmpeg libvpx-vp9 -crf 32",
+    "mp4": "ffmpeg libx264 -crf 23",
+}
+TARGETS = {"bytes": 0.7, "page": 0.5, "wall": 0.8}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", type=int, default=6, help="orientation sets (half RGBA)")
+    parser.add_argument("--size", type=int, default=1000, help="render size in px")
+    parser.add_argument("--config", type=Path, help="pipeline config for our build")
+    parser.add_argument(
+        "--frames", default="1,5,9,13", help="orientations scored for PSNR and SSIM"
+    )
+    parser.add_argument(
+        "--perceptual-frames", default="1", help="orientations scored with SSIMULACRA2 (slow)"
+    )
+    parser.add_argument("--no-one-core", action="store_true", help="skip the --jobs 1 build")
+    args = parser.parse_args(argv)
+    if not GIFSKI.is_file():
+        raise SystemExit(f"{GIFSKI}: not installed (make bench-web installs it with npm)")
+    if importlib.util.find_spec("skimage") is None:
+        raise SystemExit("scikit-image is missing: pip install -e '.[bench]' (make bench-web does)")
+    WORK.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    corpus = ensure_corpus(args.sets, args.size)
+    raw = linked(corpus, WORK / "raw", args.sets)
+    config_path = WORK / "pipeline.yaml"
+    settings = bench_build.settings(
+        str(args.config.resolve()) if args.config else None, raw, WORK / "out"
+    )
+    config_path.write_text(json.dumps(settings), encoding="utf-8")
+    cfg = load_config(config_path)
+    res: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": bench_build.machine(),
+        "corpus": {"sets": args.sets, "frames": args.sets * FRAMES, "size": args.size},
+        "config": args.config.name if args.config else None,
+    }
+    print(f"our build (muscle-assets build, {CORES} cores) ...", flush=True)
+    res["ours"] = our_build(cfg, config_path)
+    boxes = crop_boxes(cfg)
+    sizes = output_sizes(cfg)
+    res["crop"] = {s: list(b) for s, b in boxes.items()}
+    res["object_share"] = object_share(cfg)
+    print(
+        "object box over the turn, share of the canvas: "
+        + ", ".join(f"{s} {v:.0%}" for s, v in res["object_share"].items()),
+        flush=True,
+    )
+    res["sizes"] = sizes
+    cropped = cut(raw, boxes, WORK / "cropped")
+    box = f"{cfg.thumbs.width}x{cfg.thumbs.height}"
+    print("reference recipe on our cropped frames ...", flush=True)
+    res["recipe_cropped"] = recipe(cropped, WORK / "recipe-cropped", box, sizes)
+    print("reference recipe on the uncropped sources ...", flush=True)
+    res["recipe_uncropped"] = recipe(raw, WORK / "recipe-uncropped", box, sizes)
+    if not args.no_one_core:
+        print("our build at --jobs 1 (CPU per output kind) ...", flush=True)
+        one = bench_build.build(raw, fresh(WORK / "out-1core"), 1, config=str(config_path))
+        res["ours"]["one_core"] = one_core(one)
+    print("quality ...", flush=True)
+    frames = [int(k) for k in args.frames.split(",")]
+    perceptual = [int(k) for k in args.perceptual_frames.split(",") if k]
+    res["quality"] = quality(cfg, raw, boxes, WORK / "recipe-cropped", frames, perceptual)
+    res["page"] = {
+        "ours": page_weight(cfg, cfg.paths.output_root, boxes, ours=True),
+        "recipe_cropped": page_weight(cfg, WORK / "recipe-cropped", boxes, ours=False),
+        "recipe_uncropped": page_weight(cfg, WORK / "recipe-uncropped", boxes, ours=False),
+    }
+    res["targets"] = targets(res)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    text = json.dumps(res, indent=1)
+    (RESULTS / f"web-{stamp}.json").write_text(text, encoding="utf-8")
+    (RESULTS / "web-latest.json").write_text(text, encoding="utf-8")
+    table = render(res)
+    (RESULTS / "web-latest.md").write_text(table, encoding="utf-8")
+    print()
+    print(table)
+    return 0
+
+
+# -- corpus --------------------------------------------------------------------------
+def ensure_corpus(sets: int, size: int) -> Path:
+    """Render the sets not yet cached (in parallel), and print every frame's
+    colour count (kept beside the frames)."""
+    folder = CORPUS / f"v{VERSION}-{size}px"
+    folder.mkdir(parents=True, exist_ok=True)
+    counts_path = folder / "colours.json"
+    counts: dict[str, list[int]] = {}
+    if counts_path.is_file():
+        counts = json.loads(counts_path.read_text(encoding="utf-8"))
+    todo = [
+        i
+        for i in range(sets)
+        if set_name(i) not in counts
+        or not all((folder / f"{set_name(i)}-{k}.png").is_file() for k in range(1, FRAMES + 1))
+    ]
+    if todo:
+        print(f"rendering {len(todo)} set(s) into {folder} (kept for later runs) ...", flush=True)
+        with cf.ProcessPoolExecutor(min(CORES, len(todo))) as pool:
+            jobs = {
+                i: pool.submit(render_set, folder, set_name(i), 1000 + i, i % 2 == 0, size)
+                for i in todo
+            }
+            for i, job in jobs.items():
+                counts[set_name(i)] = job.result()
+        counts_path.write_text(json.dumps(counts, indent=1), encoding="utf-8")
+    for i in range(sets):
+        name = set_name(i)
+        kind = "RGBA on transparent" if i % 2 == 0 else "RGB on white"
+        per_frame = counts[name]
+        print(
+            f"{name} ({kind}): colours per frame {' '.join(map(str, per_frame))} "
+            f"(median {int(np.median(per_frame))})",
+            flush=True,
+        )
+    return folder
+
+
+def set_name(i: int) -> str:
+    return f"Web-M{i:03d}"
+
+
+def linked(corpus: Path, target: Path, sets: int) -> Path:
+    """The first ``sets`` sets of the corpus, as hard links (or copies)."""
+    fresh(target)
+    for i in range(sets):
+        for k in range(1, FRAMES + 1):
+            name = f"{set_name(i)}-{k}.png"
+            try:
+                os.link(corpus / name, target / name)
+            except OSError:
+                shutil.copyfile(corpus / name, target / name)
+    return target
+
+
+def fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+# -- the two builds ------------------------------------------------------------------
+def our_build(cfg: Config, config_path: Path) -> dict[str, Any]:
+    fresh(cfg.paths.output_root)
+    cli = Path(sys.executable).parent / "muscle-assets"
+    load = os.getloadavg()[0]
+    wall, peak, _, cpu = bench_build.measured(
+        [str(cli), "build", "-q", "--config", str(config_path)]
+    )
+    return {
+        "wall": wall,
+        "cpu_seconds": cpu,
+        "peak_rss_mib": peak,
+        "load_before": load,
+        "bytes": bench_build.bytes_by_kind(cfg.paths.output_root),
+    }
+
+
+def probes(cfg: Config) -> dict[str, list[FrameInfo]]:
+    """Each set's frame probes (size, visible box), as our build recorded them in
+    its manifest."""
+    manifest = Manifest.load(cfg.paths.output_root)
+    found: dict[str, list[FrameInfo]] = {}
+    for source in find_sets(cfg):
+        found[source.set_id] = [
+            FrameInfo.from_json(manifest.frames[manifest.sources[path.name]["sha256"]])
+            for _, path in sorted(source.frames.items())
+        ]
+    return found
+
+
+def crop_boxes(cfg: Config) -> dict[str, Box]:
+    """The crop box of each set: the pipeline's own ``shared_crop`` of its probes."""
+    return {
+        set_id: shared_crop(
+            [i.bbox for i in infos if i.bbox], infos[0].width, infos[0].height, cfg.crop
+        )
+        for set_id, infos in probes(cfg).items()
+    }
+
+
+def object_share(cfg: Config) -> dict[str, float]:
+    """How much of the canvas the object covers as it turns: its box over the
+    16 frames (before the crop margin), as a fraction of the canvas area."""
+    shares = {}
+    for set_id, infos in probes(cfg).items():
+        left, top, right, bottom = union(i.bbox for i in infos if i.bbox)
+        shares[set_id] = (right - left) * (bottom - top) / (infos[0].width * infos[0].height)
+    return shares
+
+
+def output_sizes(cfg: Config) -> dict[str, dict[str, list[int]]]:
+    """Pixel sizes of each set's GIF and video, as our build recorded them."""
+    manifest = Manifest.load(cfg.paths.output_root)
+    sizes: dict[str, dict[str, list[int]]] = {}
+    for set_id, outputs in manifest.outputs_by_set().items():
+        for relpath in outputs:
+            written = manifest.written(relpath)
+            if written is not None and written.kind in ("gif", "webm"):
+                sizes.setdefault(set_id, {})[written.kind] = [written.width, written.height]
+    return sizes
+
+
+def cut(raw: Path, boxes: dict[str, Box], target: Path) -> Path:
+    """Our cropped frames as PNGs, in the source's mode: what the recipe (a) gets."""
+    fresh(target)
+    for set_id, box in boxes.items():
+        for k in range(1, FRAMES + 1):
+            with Image.open(raw / f"{set_id}-{k}.png") as image:
+                image.crop(box).save(target / f"{set_id}-{k}.png", compress_level=1)
+    return target
+
+
+def recipe(
+    src: Path, out: Path, box: str, sizes: dict[str, dict[str, list[int]]]
+) -> dict[str, Any]:
+    fresh(out)
+    sets_file = out.parent / f"{out.name}-sets.txt"
+    sets_file.write_text(
+        "".join(f"{s} {v['gif'][0]} {v['webm'][0]}\n" for s, v in sorted(sizes.items())),
+        encoding="utf-8",
+    )
+    load = os.getloadavg()[0]
+    wall, peak, _, cpu = bench_build.measured(
+        ["bash", str(RECIPE), str(src), str(out), box, str(sets_file), str(GIFSKI)]
+    )
+    kind_cpu = {
+        p.name.removeprefix(".cpu-"): sum(
+            float(x) for line in p.read_text().splitlines() for x in line.split()
+        )
+        for p in out.glob(".cpu-*")
+    }
+    kept = out / ".pngquant-kept-source"
+    return {
+        "wall": wall,
+        "cpu_seconds": cpu,
+        "peak_rss_mib": peak,
+        "load_before": load,
+        "kind_cpu_seconds": kind_cpu,
+        "pngquant_kept_source": len(kept.read_text().split()) if kept.is_file() else 0,
+        "bytes": bench_build.bytes_by_kind(out),
+    }
+
+
+def one_core(one: dict[str, Any]) -> dict[str, Any]:
+    """Our CPU seconds per output kind, estimated: the ``--jobs 1`` build's measured
+    CPU time (its process tree) split in proportion to the pipeline's step timers.
+    The timers alone are wall time, which a busy machine inflates."""
+    steps = {kind: one["kind_seconds"].get(bench_build.our_step(kind), 0.0) for kind in KINDS}
+    share = one["cpu_seconds"] / max(sum(one["stage_seconds"].values()), 1e-9)
+    return {
+        "wall": one["wall"],
+        "cpu_seconds": one["cpu_seconds"],
+        "kind_seconds": steps,
+        "kind_cpu_seconds": {kind: seconds * share for kind, seconds in steps.items()},
+    }
+
+
+# -- quality -------------------------------------------------------------------------
+def quality(
+    cfg: Config,
+    raw: Path,
+    boxes: dict[str, Box],
+    theirs: Path,
+    frames: list[int],
+    perceptual: list[int],
+) -> dict[str, Any]:
+    """Scores per kind (ours and the recipe on our cropped frames), averaged over
+    the scored orientations of every set; sets are scored in parallel."""
+    with cf.ProcessPoolExecutor(CORES) as pool:
+        jobs = [
+            pool.submit(score_set, cfg, raw, s, box, theirs, frames, perceptual)
+            for s, box in sorted(boxes.items())
+        ]
+        per_set = [job.result() for job in jobs]
+    summary: dict[str, Any] = {}
+    for kind in COMPARED:
+        summary[kind] = {}
+        for side in ("ours", "recipe"):
+            values: dict[str, list[float]] = {}
+            for one in per_set:
+                for metric, scores in one["scores"].get(kind, {}).get(side, {}).items():
+                    values.setdefault(metric, []).extend(scores)
+            summary[kind][side] = {m: float(np.mean(v)) for m, v in values.items() if v}
+    summary["webm_without_alpha"] = {
+        side: max((one["no_alpha"][side] for one in per_set if one["no_alpha"]), default=None)
+        for side in ("ours", "recipe")
+    }
+    return summary
+
+
+def score_set(
+    cfg: Config,
+    raw: Path,
+    set_id: str,
+    box: Box,
+    theirs: Path,
+    frames: list[int],
+    perceptual: list[int],
+) -> dict[str, Any]:
+    page = parse_colour(cfg.animation.background) or (255, 255, 255)
+    ours = cfg.paths.output_root
+    png_dir, gif_dir = ours / cfg.paths.png_dir, ours / cfg.paths.gif_dir
+    sources: dict[int, Image.Image] = {}
+    has_alpha = False
+    for k in frames:
+        with Image.open(raw / f"{set_id}-{k}.png") as image:
+            has_alpha = image.mode == "RGBA"
+            sources[k] = image.convert("RGBA").crop(box)
+    made: dict[str, dict[str, dict[int, np.ndarray]]] = {}
+
+    def stills(kind: str, name: str) -> None:
+        made[kind] = {
+            "ours": {k: rgba(png_dir / name.format(set_id=set_id, k=k)) for k in frames},
+            "recipe": {k: rgba(theirs / name.format(set_id=set_id, k=k)) for k in frames},
+        }
+
+    stills("png", "{set_id}-{k}.png")
+    stills("thumb-png", "{set_id}-{k}-thumb.png")
+    stills("webp", "{set_id}-{k}.webp")
+    for kind, decode in (("gif", decode_gif), ("webm", decode_video), ("mp4", decode_video)):
+        made[kind] = {}
+        for side, folder in (("ours", gif_dir), ("recipe", theirs)):
+            decoded = decode(folder / f"{set_id}.{kind}")
+            made[kind][side] = {k: decoded[k - 1] for k in frames if k <= len(decoded)}
+    scores: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for kind, sides in made.items():
+        for side, images in sides.items():
+            into = scores.setdefault(kind, {}).setdefault(side, {})
+            for k, got in images.items():
+                ref, mask = reference(sources[k], got.shape[1::-1], has_alpha, page, cfg)
+                shown = composite(got, page)
+                for metric, value in score(ref, shown, mask, k in perceptual).items():
+                    into.setdefault(metric, []).append(value)
+    no_alpha = {}
+    if has_alpha:
+        for side, folder in (("ours", gif_dir), ("recipe", theirs)):
+            no_alpha[side] = hidden_colour(folder / f"{set_id}.webm", sources, page)
+    return {"scores": scores, "no_alpha": no_alpha}
+
+
+def rgba(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGBA"))
+
+
+def reference(
+    source: Image.Image,
+    size: tuple[int, int],
+    has_alpha: bool,
+    page: tuple[int, int, int],
+    cfg: Config,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cropped source at ``size``, composited on the page colour, and its
+    visible pixels. A smaller size is one common reference downscale for every
+    encoder: a box filter (the mean of the source pixels each output pixel covers,
+    alpha premultiplied by Pillow), which neither our Lanczos nor vips uses."""
+    if source.size != size:
+        source = source.resize(size, Image.Resampling.BOX)
+    pixels = np.asarray(source)
+    if has_alpha:
+        mask = pixels[..., 3] > 0
+    else:
+        background = np.array(parse_colour(cfg.frames.background) or (255, 255, 255))
+        diff = np.abs(pixels[..., :3].astype(np.int16) - background)
+        mask = (diff > cfg.frames.background_tolerance).any(axis=2)
+    return composite(pixels, page), mask
+
+
+def score(ref: np.ndarray, got: np.ndarray, mask: np.ndarray, perceptual: bool) -> dict[str, float]:
+    """PSNR and SSIM over the visible pixels; SSIMULACRA2 over their bounding box."""
+    from skimage.metrics import structural_similarity
+
+    a, b = ref.astype(np.float64), got.astype(np.float64)
+    mse = float(np.mean((a - b)[mask] ** 2))
+    out = {"psnr": 99.0 if mse == 0 else 10 * math.log10(255.0**2 / mse)}
+    _, ssim_map = structural_similarity(  # type: ignore[no-untyped-call]
+        a, b, channel_axis=2, data_range=255.0, full=True
+    )
+    out["ssim"] = float(ssim_map.mean(axis=2)[mask].mean())
+    if perceptual and (ssimulacra2 := _ssimulacra2()) is not None:
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        crop = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        out["ssimulacra2"] = float(ssimulacra2(_png(ref[crop]), _png(got[crop])))
+    return out
+
+
+def _ssimulacra2() -> Any:
+    try:
+        from ssimulacra2 import compute_ssimulacra2
+    except ImportError:
+        return None
+    return compute_ssimulacra2
+
+
+def _png(pixels: np.ndarray) -> io.BytesIO:
+    """The metric package reads files: hand it an in-memory PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels), "RGB").save(buffer, "PNG", compress_level=0)
+    buffer.seek(0)
+    return buffer
+
+
+def decode_video(path: Path) -> list[np.ndarray]:
+    """Every frame as RGBA, with PyAV; a WebM through libvpx-vp9, the decoder that
+    reads the alpha plane."""
+    import av
+
+    frames: list[np.ndarray] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if path.suffix == ".webm":
+            codec = av.CodecContext.create("libvpx-vp9", "r")
+            packets: Iterator[Any] = container.demux(stream)
+            for packet in packets:
+                frames += [f.to_ndarray(format="rgba") for f in codec.decode(packet)]
+        else:
+            frames = [f.to_ndarray(format="rgba") for f in container.decode(stream)]
+    return frames
+
+
+def hidden_colour(webm: Path, sources: dict[int, Image.Image], page: tuple[int, int, int]) -> float:
+    """What a browser that ignores VP9 alpha (Safari) shows where the source is
+    transparent: the 99th percentile of the colour's distance (levels, largest
+    channel) from the page colour, decoded with ffmpeg's own vp9 decoder."""
+    import av
+
+    with av.open(str(webm)) as container:
+        shown = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    distances = []
+    for k, source in sources.items():
+        if source.size[::-1] != shown[0].shape[:2]:
+            source = source.resize(shown[0].shape[1::-1], Image.Resampling.BOX)
+        clear = np.asarray(source)[..., 3] == 0
+        got = shown[k - 1].astype(np.int16)
+        distances.append(np.abs(got - np.array(page)).max(axis=2)[clear])
+    return float(np.percentile(np.concatenate(distances), 99))
+
+
+# -- page weight ---------------------------------------------------------------------
+def page_weight(cfg: Config, root: Path, boxes: dict[str, Box], *, ours: bool) -> dict[str, float]:
+    """Mean bytes one muscle page makes a Chrome visitor download.
+
+    ``site``: the theme's includes (CONTEXT.md): the WebM (first source), then the
+    16 ``-thumb.png``; ``click``: one full-size PNG, fetched when a thumbnail is
+    opened. ``project``: jekyll/_includes: the WebM, its poster (the first gallery
+    image's ``.webp``) and 16 ``-thumb.webp`` in ``<picture>`` (a kind that was
+    not made falls back to its PNG, as the ``<img>`` would)."""
+    png = root / cfg.paths.png_dir if ours else root
+    gif = root / cfg.paths.gif_dir if ours else root
+
+    def size(path: Path, fallback: Path | None = None) -> int:
+        if path.is_file():
+            return path.stat().st_size
+        return fallback.stat().st_size if fallback is not None else 0
+
+    site, click, project = [], [], []
+    for set_id in boxes:
+        webm = size(gif / f"{set_id}.webm")
+        thumbs = [png / f"{set_id}-{k}-thumb" for k in range(1, FRAMES + 1)]
+        site.append(webm + sum(size(t.with_suffix(".png")) for t in thumbs))
+        click.append(np.mean([size(png / f"{set_id}-{k}.png") for k in range(1, FRAMES + 1)]))
+        poster = size(png / f"{set_id}-1.webp", png / f"{set_id}-1.png")
+        project.append(
+            webm + poster + sum(size(t.with_suffix(".webp"), t.with_suffix(".png")) for t in thumbs)
+        )
+    return {
+        "site": float(np.mean(site)),
+        "click": float(np.mean(click)),
+        "project": float(np.mean(project)),
+    }
+
+
+# -- targets and the table -----------------------------------------------------------
+def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
+    ours = res["ours"]
+    rows: list[dict[str, Any]] = []
+    for name, key in (("cropped", "recipe_cropped"), ("uncropped", "recipe_uncropped")):
+        theirs = res[key]
+        ratio = sum(ours["bytes"].values()) / sum(theirs["bytes"].values())
+        rows.append(_target(f"total bytes vs recipe ({name})", ratio, TARGETS["bytes"]))
+        ratio = res["page"]["ours"]["site"] / res["page"][key]["site"]
+        rows.append(_target(f"page weight (a) vs recipe ({name})", ratio, TARGETS["page"]))
+        ratio = ours["wall"] / theirs["wall"]
+        rows.append(_target(f"build wall time vs recipe ({name})", ratio, TARGETS["wall"]))
+    q = res["quality"]
+    for kind in COMPARED:
+        o, t = q[kind]["ours"], q[kind]["recipe"]
+        worse = [m for m in o if m in t and o[m] < t[m]]
+        figures = ", ".join(f"{m} {o[m]:.3f} vs {t[m]:.3f}" for m in o if m in t)
+        rows.append(
+            {
+                "target": f"{kind} quality no worse than {COMPARED[kind]} (cropped)",
+                "figure": figures,
+                "met": not worse,
+                "worse_on": worse,
+            }
+        )
+    return rows
+
+
+def _target(name: str, ratio: float, limit: float) -> dict[str, Any]:
+    return {"target": f"{name} <= {limit}x", "figure": f"{ratio:.2f}x", "met": ratio <= limit}
+
+
+def render(res: dict[str, Any]) -> str:
+    ours, ra, rb = res["ours"], res["recipe_cropped"], res["recipe_uncropped"]
+    one = ours.get("one_core", {}).get("kind_cpu_seconds", {})
+    q = res["quality"]
+
+    def kib(n: float) -> str:
+        return f"{n / 1024:,.0f} KiB"
+
+    def scores(d: dict[str, float]) -> str:
+        parts = [f"{d['psnr']:.2f} dB", f"SSIM {d['ssim']:.4f}"] if d else []
+        if "ssimulacra2" in d:
+            parts.append(f"S2 {d['ssimulacra2']:.1f}")
+        return ", ".join(parts) or "-"
+
+    c = res["corpus"]
+    lines = [
+        f"Benchmark `make bench-web`, {res['date']}, {res['machine']}; corpus {c['sets']} sets "
+        f"x 16 frames, {c['size']} px (half RGBA); "
+        f"{'settings ' + res['config'] if res['config'] else 'default settings'}; the "
+        f"object's box covers {min(res['object_share'].values()):.0%}-"
+        f"{max(res['object_share'].values()):.0%} of the canvas.",
+        "",
+        "| output kind | ours: bytes, CPU s (est.) | recipe on our crop: bytes, CPU s "
+        "| recipe uncropped: bytes, CPU s | quality ours | quality recipe (crop) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for kind in KINDS:
+        mine = f"{kib(ours['bytes'].get(kind, 0))}, {one.get(kind, math.nan):.1f} s"
+        cells = []
+        for r in (ra, rb):
+            if kind in r["bytes"]:
+                cpu = r["kind_cpu_seconds"].get(kind, math.nan)
+                cells.append(f"{kib(r['bytes'][kind])}, {cpu:.1f} s")
+            else:
+                cells.append("not made")
+        qo = scores(q[kind]["ours"]) if kind in q else "-"
+        qt = scores(q[kind]["recipe"]) if kind in q else "-"
+        lines.append(f"| {kind} | {mine} | {cells[0]} | {cells[1]} | {qo} | {qt} |")
+    total = [sum(r["bytes"].values()) for r in (ours, ra, rb)]
+    cpu = [r["cpu_seconds"] for r in (ours, ra, rb)]
+    lines.append(
+        f"| **total** | {kib(total[0])}, CPU {cpu[0]:.1f} s | {kib(total[1])}, {cpu[1]:.1f} s "
+        f"| {kib(total[2])}, {cpu[2]:.1f} s | | |"
+    )
+    lines += [
+        "",
+        "| full build, all cores | ours | recipe on our crop | recipe uncropped |",
+        "| --- | --- | --- | --- |",
+        f"| wall time | {ours['wall']:.1f} s | {ra['wall']:.1f} s | {rb['wall']:.1f} s |",
+        f"| CPU time (process tree) | {cpu[0]:.1f} s | {cpu[1]:.1f} s | {cpu[2]:.1f} s |",
+        f"| peak RSS, process tree | {ours['peak_rss_mib']} MiB | {ra['peak_rss_mib']} MiB "
+        f"| {rb['peak_rss_mib']} MiB |",
+        f"| load average when it started | {ours['load_before']:.1f} | {ra['load_before']:.1f} "
+        f"| {rb['load_before']:.1f} |",
+    ]
+    p = res["page"]
+    lines += [
+        "",
+        "| one muscle page (mean) | ours | recipe on our crop | recipe uncropped |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key, label in (
+        ("site", "(a) site's includes: WebM + 16 -thumb.png"),
+        ("click", "full-size PNG, per click"),
+        ("project", "(b) project's includes (Chrome): WebM + poster + 16 thumbnails"),
+    ):
+        lines.append(
+            f"| {label} | {kib(p['ours'][key])} | {kib(p['recipe_cropped'][key])} "
+            f"| {kib(p['recipe_uncropped'][key])} |"
+        )
+    hidden = q.get("webm_without_alpha", {})
+    if hidden.get("ours") is not None:
+        lines += [
+            "",
+            "WebM decoded without alpha (ffmpeg's vp9, as Safari shows it): 99th percentile "
+            f"distance from the page colour on transparent source pixels: ours "
+            f"{hidden['ours']:.0f} levels, recipe {hidden['recipe']:.0f} levels.",
+        ]
+    if ra["pngquant_kept_source"] or rb["pngquant_kept_source"]:
+        lines.append(
+            f"pngquant could not reach quality 80 on {ra['pngquant_kept_source']} (cropped) / "
+            f"{rb['pngquant_kept_source']} (uncropped) frames: the source PNG was kept."
+        )
+    lines += ["", "| issue 12 target | figure | |", "| --- | --- | --- |"]
+    for t in res["targets"]:
+        lines.append(f"| {t['target']} | {t['figure']} | {'met' if t['met'] else 'NOT MET'} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
