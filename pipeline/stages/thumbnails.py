@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from pipeline.config import Config
-from pipeline.encode import fit_size, png_bytes
+from pipeline.encode import fit_size, png_from_params, png_params
 from pipeline.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
 from pipeline.stages import SetPixels
 
@@ -27,7 +27,7 @@ def plan(
     set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config
 ) -> list[OutputSpec]:
     width, height = fit_size(*size, cfg.thumbs.width, cfg.thumbs.height)
-    params = (("optimize_level", cfg.png.optimize_level),)
+    params = png_params(cfg.png)
     return [
         OutputSpec(NAME, "thumb", thumb_relpath(cfg, set_id, k), (k,), width, height, params)
         for k in frames
@@ -37,6 +37,6 @@ def plan(
 def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> Written:
     (k,) = spec.frames
     image = pixels.resized(k, (spec.width, spec.height))
-    data = png_bytes(image, pixels.has_alpha, spec.param("optimize_level"))
+    data = png_from_params(image, pixels.has_alpha, spec.params)
     write_bytes_atomic(resolve_inside(out_root, spec.relpath), data)
     return Written(spec.relpath, NAME, spec.kind, "png", spec.width, spec.height, len(data))

@@ -1,7 +1,9 @@
 """Web variants of every frame.
 
-- ``<SetId>-<k>.png``: the full-size gallery image, lossless (oxipng) after the
-  shared crop: pixel-identical to the cropped source, and much smaller.
+- ``<SetId>-<k>.png``: the full-size gallery image after the shared crop: a
+  palette PNG at pngquant's quality range (``png.mode: palette``), or lossless,
+  pixel-identical to the cropped source (``png.mode: lossless``, and the fallback
+  when a frame cannot reach ``png.quality_min``); oxipng compresses both.
 - ``<SetId>-<k>.webp`` (and ``.avif`` when enabled), plus the same for the thumbnail
   (``-thumb.webp``) so a ``<picture>`` can offer them.
 - ``<SetId>-<k>-<w>w.webp`` (and ``.avif``) for each configured ``srcset`` width
@@ -14,7 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from pipeline.config import Config
-from pipeline.encode import avif_bytes, fit_size, png_bytes, webp_bytes, width_size
+from pipeline.encode import (
+    avif_bytes,
+    fit_size,
+    png_from_params,
+    png_params,
+    webp_bytes,
+    width_size,
+)
 from pipeline.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
 from pipeline.stages import SetPixels
 from pipeline.stages.thumbnails import thumb_relpath
@@ -50,7 +59,7 @@ def plan(
                 (k,),
                 width,
                 height,
-                (("optimize_level", cfg.png.optimize_level),),
+                png_params(cfg.png),
             )
         )
         for ext, params in lossy:
@@ -93,7 +102,7 @@ def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> 
     image = pixels.resized(k, (spec.width, spec.height))
     fmt = spec.relpath.suffix.lstrip(".")
     if fmt == "png":
-        data = png_bytes(image, pixels.has_alpha, spec.param("optimize_level"))
+        data = png_from_params(image, pixels.has_alpha, spec.params)
     elif fmt == "webp":
         data = webp_bytes(image, pixels.has_alpha, spec.param("quality"), spec.param("method"))
     elif fmt == "avif":
