@@ -127,16 +127,17 @@ class AnimationConfig:
 
     ``width`` suits a page column of about 800 px; frames are never upscaled, and
     videos need even dimensions, so the size is rounded down to even numbers.
-    ``background`` is the page colour: GIF edges are blended onto it and the MP4
-    (which has no alpha) is composited onto it.
+    ``background`` is the page colour: GIF edges are blended onto it, the MP4
+    (which has no alpha) is composited onto it, and so is the colour under the
+    WebM's alpha (Safari ignores VP9 alpha).
     """
 
     width: int = 800
     duration_ms: int = 100
     background: str = "#ffffff"
     gif_colors: int = 256
-    gif_quality: int = 93
-    gif_dithering: float = 1.0
+    gif_quality: int = 70
+    gif_dithering: float = 0.5
     gif_transparent_tolerance: int = 3
     gif_speed: int = 3
     webm_crf: int = 32
