@@ -57,8 +57,8 @@ Params = tuple[tuple[str, Any], ...]
 
 
 def png_params(cfg: PngConfig) -> Params:
-    """What a PNG's bytes depend on, for its fingerprint: in palette mode the
-    quantiser's settings and libimagequant's version too."""
+    """What a PNG's bytes depend on, for its fingerprint (the quantiser's settings
+    only in palette mode, so a lossless build ignores them)."""
     params: Params = (("mode", cfg.mode), ("optimize_level", cfg.optimize_level))
     if cfg.mode == "palette":
         params += (
@@ -66,9 +66,13 @@ def png_params(cfg: PngConfig) -> Params:
             ("quality_max", cfg.quality_max),
             ("speed", cfg.speed),
             ("dithering", cfg.dithering),
-            ("libimagequant", libimagequant_version()),
         )
     return params
+
+
+def png_versions(cfg: PngConfig) -> Params:
+    """The encoder versions a PNG depends on besides oxipng (see OutputSpec.versions)."""
+    return (("libimagequant", libimagequant_version()),) if cfg.mode == "palette" else ()
 
 
 def png_from_params(image: Image.Image, has_alpha: bool, params: Params) -> bytes:

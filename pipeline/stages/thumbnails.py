@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from pipeline.config import Config
-from pipeline.encode import fit_size, png_from_params, png_params
+from pipeline.encode import fit_size, png_from_params, png_params, png_versions
 from pipeline.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
 from pipeline.stages import SetPixels
 
@@ -27,9 +27,11 @@ def plan(
     set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config
 ) -> list[OutputSpec]:
     width, height = fit_size(*size, cfg.thumbs.width, cfg.thumbs.height)
-    params = png_params(cfg.png)
+    params, versions = png_params(cfg.png), png_versions(cfg.png)
     return [
-        OutputSpec(NAME, "thumb", thumb_relpath(cfg, set_id, k), (k,), width, height, params)
+        OutputSpec(
+            NAME, "thumb", thumb_relpath(cfg, set_id, k), (k,), width, height, params, versions
+        )
         for k in frames
     ]
 

@@ -21,6 +21,7 @@ from pipeline.encode import (
     fit_size,
     png_from_params,
     png_params,
+    png_versions,
     webp_bytes,
     width_size,
 )
@@ -60,6 +61,7 @@ def plan(
                 width,
                 height,
                 png_params(cfg.png),
+                png_versions(cfg.png),
             )
         )
         for ext, params in lossy:
