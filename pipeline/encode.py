@@ -24,10 +24,10 @@ class PngPalette:
     """pngquant's knobs: the quality range (``--quality min-max``), ``--speed`` and
     the dithering level (``--floyd``)."""
 
-    quality_min: int = 80
-    quality_max: int = 95
-    speed: int = 4
-    dithering: float = 0.5
+    quality_min: int
+    quality_max: int
+    speed: int
+    dithering: float
 
 
 def fit_size(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:

@@ -31,7 +31,6 @@ class SharedPalette:
 
     palette: np.ndarray
     indices: list[np.ndarray]
-    quality: int = 100  # libimagequant's remapping quality, 0-100 (like pngquant's)
 
 
 def libimagequant_version() -> int:
@@ -102,7 +101,7 @@ def quantize_shared(
         palette = np.array(
             [(e.r, e.g, e.b, e.a) for e in raw.entries[0 : raw.count]], dtype=np.uint8
         )
-        return SharedPalette(palette, indices, max(0, remapped))
+        return SharedPalette(palette, indices)
     finally:
         if result_p[0] != ffi.NULL:
             lib.liq_result_destroy(result_p[0])
