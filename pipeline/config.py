@@ -136,8 +136,8 @@ class AnimationConfig:
     duration_ms: int = 100
     background: str = "#ffffff"
     gif_colors: int = 256
-    gif_quality: int = 70
-    gif_dithering: float = 0.5
+    gif_quality: int = 88
+    gif_dithering: float = 0.25
     gif_transparent_tolerance: int = 3
     gif_speed: int = 3
     webm_crf: int = 32
@@ -155,7 +155,7 @@ class AnimationConfig:
         "veryslow",
         "placebo",
     ] = "veryslow"
-    mp4_tune: Literal["animation", "film", "grain", "stillimage", "none"] = "animation"
+    mp4_tune: Literal["animation", "film", "grain", "stillimage", "none"] = "film"
     webp: bool = False
     webp_quality: int = 80
     webp_method: int = 4

@@ -17,13 +17,14 @@ duplicated or dropped frame. ffmpeg runs from an argument list, never a shell.
   colour at the edges keeps 39.0 dB but costs 97 KiB and draws a dark fringe in
   Safari; the plain composite (alpha kept) is 64 KiB but 33.9 dB (eroded edges);
   a binary alpha plane 86 KiB. See docs/web-weight.md.
-- ``-cpu-used 0`` (libvpx's slowest, best search) makes the WebM about 5 % smaller
-  and slightly better than the default ``1`` on these renders.
+- ``-cpu-used 0`` (libvpx's slowest, best search) makes the WebM 12-14 % smaller
+  than ``1`` on realistic renders, at the same quality.
 - MP4: composited onto the background colour (H.264 has no alpha), ``yuv420p``
   for every browser, even dimensions, and ``+faststart`` so playback starts before
-  the file has fully arrived. ``-preset veryslow -tune animation`` at CRF 23 is
-  15-20 % smaller than ffmpeg's defaults at the same CRF, and better (flat shaded
-  renders are what ``animation`` tuning is for).
+  the file has fully arrived. ``-preset veryslow -tune film`` at CRF 23 is about
+  8 % smaller than ffmpeg's defaults and better on PSNR and SSIM; ``-tune
+  animation`` is smaller still but loses SSIM on shaded, textured renders
+  (docs/web-weight.md).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class WebmSettings:
 class Mp4Settings:
     crf: int = 23
     preset: str = "veryslow"
-    tune: str | None = "animation"
+    tune: str | None = "film"
 
 
 def ffmpeg_exe() -> str:
