@@ -207,6 +207,9 @@ class PagesConfig:
     avif: bool = False
     width: bool = False
     height: bool = False
+    # What one page view may download (the WebM and the 16 thumbnail PNGs), in
+    # KiB; ``check`` fails for a page above it. ``None``: no budget.
+    budget_kib: int | None = None
 
 
 @dataclass(frozen=True)
@@ -586,6 +589,8 @@ def _pages_problems(config: Config) -> list[str]:
     for path, key in ((pg.template, "template"), (pg.titles, "titles")):
         if path is not None and not path.is_file():
             problems.append(f"pages.{key}: file does not exist: {path}")
+    if pg.budget_kib is not None and pg.budget_kib < 1:
+        problems.append("pages.budget_kib: must be at least 1 (or null for no budget)")
     if pg.webp and not config.variants.webp:
         problems.append("pages.webp: needs variants.webp (no .webp files are made)")
     if pg.avif and not config.variants.avif:

@@ -16,7 +16,9 @@ import ctypes
 import dataclasses
 import multiprocessing
 import os
+import queue
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -42,6 +44,19 @@ Status = Literal["built", "up-to-date", "stale", "failed"]
 
 
 @dataclass(frozen=True)
+class SetProgress:
+    """How far a worker is through one set: sent once it has planned the set's
+    stale outputs (``done`` 0), then after each output it writes."""
+
+    set_id: str
+    done: int
+    total: int
+
+
+ProgressSink = Callable[[SetProgress], None]
+
+
+@dataclass(frozen=True)
 class SetJob:
     """Everything a worker needs for one set: plain, picklable data."""
 
@@ -55,6 +70,8 @@ class SetJob:
     encoders: EncoderSlots | None = None
     # Outputs that differ from the plan only by encoder versions count as current.
     accept_versions: bool = False
+    # Where to report progress output by output (picklable: a queue's ``put``).
+    progress: ProgressSink | None = None
 
 
 @dataclass
@@ -127,7 +144,7 @@ def find_sets(cfg: Config, set_ids: Sequence[str] = ()) -> list[SourceSet]:
     by_id = {s.set_id: s for s in found}
     unknown = [s for s in set_ids if s not in by_id]
     if unknown:
-        raise UnknownSetError(unknown, cfg.paths.raw)
+        raise UnknownSetError(unknown, cfg.paths.raw, list(by_id))
     return [by_id[s] for s in dict.fromkeys(set_ids)]
 
 
@@ -143,6 +160,7 @@ def run(
     accept_versions: bool = False,
     on_result: ProgressHook | None = None,
     on_plan: Callable[[int], None] | None = None,
+    on_progress: ProgressSink | None = None,
 ) -> BuildReport:
     """Build (or with ``dry_run``, plan) the named sets; the manifest is saved as
     sets finish (at most every 2 s, and always on the way out, interrupted or
@@ -151,7 +169,10 @@ def run(
     With ``prune``, outputs recorded for sets no longer in the raw folder, and
     outputs of the built sets that the plan no longer makes, are removed. With
     ``accept_versions``, an output built with other encoder versions but otherwise
-    current is left as it is."""
+    current is left as it is.
+
+    ``on_plan`` gets the number of sets that need a worker, ``on_progress`` each
+    :class:`SetProgress` of those sets (in this process, from any worker)."""
     started = time.perf_counter()
     chosen = tuple(stages) if stages is not None else tuple(all_stages())
     unknown_stages = [s for s in chosen if s not in all_stages()]
@@ -184,8 +205,11 @@ def run(
     workers = max(1, min(jobs or cfg.jobs, len(pending)))
     last_save = time.monotonic()
     try:
-        with _encoder_slots(cfg, workers) as slots:
-            pending = [dataclasses.replace(job, encoders=slots) for job in pending]
+        with (
+            _encoder_slots(cfg, workers) as slots,
+            _progress_channel(cfg, workers, on_progress if pending else None) as sink,
+        ):
+            pending = [dataclasses.replace(job, encoders=slots, progress=sink) for job in pending]
             for result in _execute(pending, workers):
                 if not dry_run:
                     manifest.merge(result.slice)
@@ -283,6 +307,35 @@ def _encoder_slots(cfg: Config, workers: int) -> Iterator[EncoderSlots | None]:
         return
     with tempfile.TemporaryDirectory(prefix="muscle-assets-encoders-") as folder:
         yield EncoderSlots(folder, count)
+
+
+@contextlib.contextmanager
+def _progress_channel(
+    cfg: Config, workers: int, on_progress: ProgressSink | None
+) -> Iterator[ProgressSink | None]:
+    """A sink workers can report to, delivering to ``on_progress`` here: the hook
+    itself when sets run in this process, else a managed queue's ``put`` (picklable,
+    unlike a plain queue) drained by a thread of this process."""
+    if on_progress is None or workers == 1:
+        yield on_progress
+        return
+    with multiprocessing.get_context(_start_method(cfg)).Manager() as manager:
+        events: queue.Queue[SetProgress | None] = manager.Queue()
+
+        def deliver() -> None:
+            # the manager gone (a signal to the process group) ends the progress only
+            with contextlib.suppress(OSError, EOFError):
+                while (event := events.get()) is not None:
+                    on_progress(event)
+
+        reader = threading.Thread(target=deliver, name="muscle-assets-progress", daemon=True)
+        reader.start()
+        try:
+            yield events.put
+        finally:
+            with contextlib.suppress(OSError, EOFError):  # must not hide what is raised
+                events.put(None)
+            reader.join()
 
 
 def _start_method(cfg: Config) -> str | None:
@@ -413,6 +466,8 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
             )
         if not may_decode:
             return None
+        report = job.progress or _ignore
+        report(SetProgress(set_id, 0, len(stale)))
         needed = sorted({k for spec, _ in stale for k in spec.frames})
         for k in needed:
             if k not in decoded:
@@ -436,6 +491,7 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
             dest = resolve_inside(out_root, spec.relpath)
             ledger.record_output(set_id, fp, dest, out, spec.versions)
             written.append(out)
+            report(SetProgress(set_id, len(written), len(stale)))
         current = [w for spec, _ in planned if (w := ledger.written(str(spec.relpath)))]
         return SetResult(
             set_id,
@@ -619,6 +675,10 @@ def _output_fingerprint(
     )
 
 
+def _ignore(_: SetProgress) -> None:
+    pass
+
+
 def _since(started: float) -> float:
     return time.perf_counter() - started
 
@@ -626,6 +686,7 @@ def _since(started: float) -> float:
 __all__ = [
     "BuildReport",
     "SetJob",
+    "SetProgress",
     "SetResult",
     "find_sets",
     "process_set",
