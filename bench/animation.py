@@ -208,7 +208,7 @@ def encoders(anim: AnimationConfig, tools: Tools) -> list[tuple[str, str, Runner
     def ours_webm(s: SetFrames, out: Path) -> Path:
         dest = out / "ours.webm"
         settings = WebmSettings(crf=anim.webm_crf, cpu_used=anim.webm_cpu_used)
-        encode_webm(s.frames, anim.duration_ms, s.has_alpha, settings, dest)
+        encode_webm(s.frames, anim.duration_ms, s.has_alpha, background, settings, dest)
         return dest
 
     def ours_mp4(s: SetFrames, out: Path) -> Path:

@@ -84,8 +84,18 @@ class CropConfig:
 
 @dataclass(frozen=True)
 class PngConfig:
-    """The full-size gallery PNG."""
+    """The gallery PNG and its thumbnail.
 
+    ``palette`` quantises like ``pngquant --quality min-max``: the fewest colours
+    (up to 256) that reach ``quality_max``, and the lossless PNG kept when even
+    256 cannot reach ``quality_min``. ``lossless`` keeps every pixel exact.
+    """
+
+    mode: Literal["palette", "lossless"] = "palette"
+    quality_min: int = 80
+    quality_max: int = 95
+    speed: int = 4
+    dithering: float = 0.5
     optimize_level: int = 1
 
 
@@ -117,16 +127,17 @@ class AnimationConfig:
 
     ``width`` suits a page column of about 800 px; frames are never upscaled, and
     videos need even dimensions, so the size is rounded down to even numbers.
-    ``background`` is the page colour: GIF edges are blended onto it and the MP4
-    (which has no alpha) is composited onto it.
+    ``background`` is the page colour: GIF edges are blended onto it, the MP4
+    (which has no alpha) is composited onto it, and so is the colour under the
+    WebM's alpha (Safari ignores VP9 alpha).
     """
 
     width: int = 800
     duration_ms: int = 100
     background: str = "#ffffff"
     gif_colors: int = 256
-    gif_quality: int = 93
-    gif_dithering: float = 1.0
+    gif_quality: int = 88
+    gif_dithering: float = 0.25
     gif_transparent_tolerance: int = 3
     gif_speed: int = 3
     webm_crf: int = 32
@@ -144,7 +155,7 @@ class AnimationConfig:
         "veryslow",
         "placebo",
     ] = "veryslow"
-    mp4_tune: Literal["animation", "film", "grain", "stillimage", "none"] = "animation"
+    mp4_tune: Literal["animation", "film", "grain", "stillimage", "none"] = "film"
     webp: bool = False
     webp_quality: int = 80
     webp_method: int = 4
@@ -446,8 +457,7 @@ def _semantic_problems(config: Config) -> list[str]:
         problems.append("frames.background_tolerance: must be 0..255")
     if not 0 <= config.crop.margin <= 1:
         problems.append("crop.margin: must be a fraction between 0 and 1")
-    if not 0 <= config.png.optimize_level <= 6:
-        problems.append("png.optimize_level: must be 0..6")
+    problems.extend(_png_problems(config.png))
     problems.extend(
         f"thumbs.{name}: must be positive"
         for name in ("width", "height")
@@ -538,6 +548,21 @@ def _folder_problems(p: PathsConfig) -> list[str]:
                     f"{a} and {b} overlap ({folders[a]}, {folders[b]}): "
                     "one is inside the other; keep them apart"
                 )
+    return problems
+
+
+def _png_problems(png: PngConfig) -> list[str]:
+    problems: list[str] = []
+    if not 0 <= png.optimize_level <= 6:
+        problems.append("png.optimize_level: must be 0..6")
+    if not 0 <= png.quality_min <= png.quality_max <= 100:
+        problems.append(
+            "png.quality_min, png.quality_max: need 0 <= quality_min <= quality_max <= 100"
+        )
+    if not 1 <= png.speed <= 10:
+        problems.append("png.speed: must be 1..10")
+    if not 0 <= png.dithering <= 1:
+        problems.append("png.dithering: must be 0..1")
     return problems
 
 

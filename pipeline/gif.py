@@ -43,9 +43,9 @@ class GifSettings:
     duration_ms: int = 100
     matte: tuple[int, int, int] = (255, 255, 255)
     transparent_tolerance: int = 3
-    dithering: float = 1.0
+    dithering: float = 0.25
     max_colors: int = 256
-    quality: int = 93
+    quality: int = 88
     speed: int = 3
 
 

@@ -21,6 +21,10 @@ from imagequant import ffi, lib
 from pipeline.errors import PipelineError
 
 
+class QualityTooLow(PipelineError):
+    """The palette cannot reach the quality floor (``liq_set_quality``'s minimum)."""
+
+
 @dataclass(frozen=True)
 class SharedPalette:
     """The palette (``n`` x RGBA) and each frame remapped to it (``h`` x ``w`` indices)."""
@@ -49,6 +53,10 @@ def quantize_shared(
     and each pass takes one frame at a time: only one frame need exist at once
     (the caller may make them on the fly). Fully transparent pixels all map to one
     transparent entry, so the caller can use its index as the GIF transparent index.
+
+    With a quality floor (``quality[0] > 0``) it raises :class:`QualityTooLow` when
+    the palette, or the remap with its dithering, falls below it: pngquant's
+    ``--quality min-max`` semantics, where ``max`` lets fewer colours suffice.
     """
     attr = lib.liq_attr_create()
     if attr == ffi.NULL:
@@ -70,7 +78,10 @@ def quantize_shared(
             count += 1
         if not count:
             raise ValueError("no frames to quantise")
-        _check(lib.liq_histogram_quantize(histogram, attr, result_p), "quantize")
+        code = lib.liq_histogram_quantize(histogram, attr, result_p)
+        if code == lib.LIQ_QUALITY_TOO_LOW:
+            raise QualityTooLow(f"libimagequant: palette below quality {quality[0]}")
+        _check(code, "quantize")
         result = result_p[0]
         _check(lib.liq_set_dithering_level(result, dithering), "dithering")
         indices: list[np.ndarray] = []
@@ -83,6 +94,9 @@ def quantize_shared(
                     "remap",
                 )
             indices.append(out)
+        remapped = int(lib.liq_get_remapping_quality(result))
+        if 0 <= remapped < quality[0]:
+            raise QualityTooLow(f"libimagequant: remap quality {remapped} below {quality[0]}")
         raw = lib.liq_get_palette(result)
         palette = np.array(
             [(e.r, e.g, e.b, e.a) for e in raw.entries[0 : raw.count]], dtype=np.uint8

@@ -43,7 +43,7 @@ def test_lossless_png_is_pixel_identical_to_cropped_source(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     paths = write_set(raw, "Leg-Soleus")
-    run(make_config())
+    run(make_config(png={"mode": "lossless"}))
     with Image.open(out / "muscles/png/Leg-Soleus-3.png") as built:
         got = np.asarray(built.convert("RGBA"))
     source = np.asarray(Image.open(paths[2]).convert("RGBA"))

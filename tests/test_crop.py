@@ -45,7 +45,7 @@ def test_outputs_share_one_frame_and_keep_every_visible_pixel(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     paths = write_set(raw, "Leg-Soleus")
-    run(make_config())
+    run(make_config(png={"mode": "lossless"}))  # exact pixels, so alpha can be summed
     sizes = set()
     for k, source_path in enumerate(paths, start=1):
         with Image.open(out / f"muscles/png/Leg-Soleus-{k}.png") as im:

@@ -139,7 +139,10 @@ def test_a_manifest_without_versions_stays_current(raw: Path, out: Path) -> None
     assert "0 file(s) written" in rebuilt.output
     again = json.loads(manifest.read_text("utf-8"))["outputs"]
     assert {k: v["versions"] for k, v in again.items() if "versions" in v} == recorded
-    assert sorted(recorded) == [f"muscles/gif/Leg-Soleus.{ext}" for ext in ("gif", "mp4", "webm")]
+    animation = [f"muscles/gif/Leg-Soleus.{ext}" for ext in ("gif", "mp4", "webm")]
+    # palette PNGs (the default png.mode) record libimagequant's version too
+    pngs = [f"muscles/png/Leg-Soleus-{k}{s}.png" for k in range(1, 17) for s in ("", "-thumb")]
+    assert sorted(recorded) == sorted(animation + pngs)
 
 
 def _runtime_requirements() -> set[str]:

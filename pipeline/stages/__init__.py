@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 from PIL import Image
 
 from pipeline.config import Config
-from pipeline.encode import avif_bytes, png_bytes, resize, webp_bytes
+from pipeline.encode import avif_bytes, png_from_params, resize, webp_bytes
 from pipeline.outputs import OutputSpec, Written
 
 T = TypeVar("T")
@@ -105,7 +105,7 @@ def still_bytes(spec: OutputSpec, pixels: SetPixels) -> tuple[str, bytes]:
     image = pixels.resized(k, (spec.width, spec.height))
     fmt = spec.relpath.suffix.lstrip(".")
     if fmt == "png":
-        return fmt, png_bytes(image, pixels.has_alpha, spec.param("optimize_level"))
+        return fmt, png_from_params(image, pixels.has_alpha, spec.params)
     if fmt == "webp":
         return fmt, webp_bytes(image, pixels.has_alpha, spec.param("quality"), spec.param("method"))
     if fmt == "avif":

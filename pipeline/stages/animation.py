@@ -38,7 +38,7 @@ from pipeline.stages import SetPixels
 from pipeline.video import Mp4Settings, WebmSettings, encode_mp4, encode_webm
 
 NAME = "animate"
-VERSION = 1
+VERSION = 2  # 2: the WebM's colour is composited on the page colour
 ENCODER_KINDS: frozenset[str] = frozenset({"webm", "mp4"})
 
 Params = tuple[tuple[str, Any], ...]
@@ -99,7 +99,12 @@ def plan(
     pillow: Params = (("pillow", PIL.__version__),)
     quantizer: Params = (("libimagequant", libimagequant_version()), *pillow)
     ffmpeg: Params = (("imageio_ffmpeg", _package_version("imageio-ffmpeg")),)
-    webm: Params = (*timing, ("crf", a.webm_crf), ("cpu_used", a.webm_cpu_used))
+    webm: Params = (
+        *timing,
+        ("background", a.background),
+        ("crf", a.webm_crf),
+        ("cpu_used", a.webm_cpu_used),
+    )
     mp4: Params = (
         *timing,
         ("background", a.background),
@@ -172,7 +177,7 @@ def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> 
     with atomic_path(dest) as tmp:
         if spec.kind == "webm":
             webm = WebmSettings(crf=a.webm_crf, cpu_used=a.webm_cpu_used)
-            encode_webm(frames, a.duration_ms, pixels.has_alpha, webm, tmp)
+            encode_webm(frames, a.duration_ms, pixels.has_alpha, background, webm, tmp)
         elif spec.kind == "mp4":
             tune = None if a.mp4_tune == "none" else a.mp4_tune
             mp4 = Mp4Settings(crf=a.mp4_crf, preset=a.mp4_preset, tune=tune)

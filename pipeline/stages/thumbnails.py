@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from pipeline.config import Config
-from pipeline.encode import fit_size
+from pipeline.encode import fit_size, png_params, png_versions
 from pipeline.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
 from pipeline.stages import SetPixels, lossy_formats, still_bytes
 
@@ -29,12 +29,12 @@ def plan(
     set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config
 ) -> list[OutputSpec]:
     width, height = fit_size(*size, cfg.thumbs.width, cfg.thumbs.height)
-    png = (("optimize_level", cfg.png.optimize_level),)
+    png, versions = png_params(cfg.png), png_versions(cfg.png)
     lossy = lossy_formats(cfg) if cfg.variants.thumbs else []
     specs: list[OutputSpec] = []
     for k in frames:
         path = thumb_relpath(cfg, set_id, k)
-        specs.append(OutputSpec(NAME, "thumb", path, (k,), width, height, png))
+        specs.append(OutputSpec(NAME, "thumb", path, (k,), width, height, png, versions))
         specs += [
             OutputSpec(
                 NAME, f"thumb-{ext}", thumb_relpath(cfg, set_id, k, ext), (k,), width, height, p

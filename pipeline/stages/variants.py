@@ -1,7 +1,9 @@
 """Web variants of every frame.
 
-- ``<SetId>-<k>.png``: the full-size gallery image, lossless (oxipng) after the
-  shared crop: pixel-identical to the cropped source, and much smaller.
+- ``<SetId>-<k>.png``: the full-size gallery image after the shared crop: a
+  palette PNG at pngquant's quality range (``png.mode: palette``), or lossless,
+  pixel-identical to the cropped source (``png.mode: lossless``, and the fallback
+  when a frame cannot reach ``png.quality_min``); oxipng compresses both.
 - ``<SetId>-<k>.webp`` (and ``.avif`` when enabled) so a ``<picture>`` can offer
   them (the thumbnail's copies belong to the thumbs stage).
 - ``<SetId>-<k>-<w>w.webp`` (and ``.avif``) for each configured ``srcset`` width
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from pipeline.config import Config
-from pipeline.encode import width_size
+from pipeline.encode import png_params, png_versions, width_size
 from pipeline.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
 from pipeline.stages import SetPixels, lossy_formats, still_bytes
 
@@ -43,7 +45,8 @@ def plan(
                 (k,),
                 width,
                 height,
-                (("optimize_level", cfg.png.optimize_level),),
+                png_params(cfg.png),
+                png_versions(cfg.png),
             )
         )
         for ext, params in lossy:

@@ -1,0 +1,148 @@
+"""Gallery and thumbnail PNGs: palette within pngquant's quality range, lossless when
+the floor cannot be met, and fingerprints that follow every PNG setting."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.config import Config, PngConfig
+from pipeline.encode import png_from_params, png_params
+from pipeline.runner import run
+from tests.conftest import MakeConfig, write_set
+from tests.test_incremental import changed, snapshot, written
+
+
+def shaded(size: int = 96) -> Image.Image:
+    """A smooth two-way gradient with soft transparent edges: thousands of colours
+    that a 256-colour palette still renders well."""
+    yy, xx = np.mgrid[0:size, 0:size] / (size - 1)
+    rgb = np.stack([60 + 180 * xx, 40 + 120 * yy, 90 + 60 * xx * yy], axis=-1)
+    alpha = np.clip((0.45 - np.hypot(xx - 0.5, yy - 0.5)) * 40, 0, 1) * 255
+    rgba = np.concatenate([rgb, alpha[..., None]], axis=-1)
+    return Image.fromarray(np.round(rgba).astype(np.uint8), "RGBA")
+
+
+def noise(size: int = 64) -> Image.Image:
+    """Independent random colours: no palette of 256 comes near them."""
+    pixels = np.random.default_rng(7).integers(0, 256, (size, size, 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    return Image.fromarray(pixels, "RGBA")
+
+
+def encode(image: Image.Image, **png: object) -> Image.Image:
+    params = png_params(PngConfig(**png))  # type: ignore[arg-type]
+    data = png_from_params(image, True, params)
+    decoded = Image.open(io.BytesIO(data))
+    decoded.load()
+    return decoded
+
+
+def over_grey(image: Image.Image) -> np.ndarray:
+    """What a page shows: the pixels composited on a mid grey, as floats."""
+    rgba = np.asarray(image.convert("RGBA")).astype(np.float64)
+    alpha = rgba[..., 3:4] / 255
+    return np.asarray(rgba[..., :3] * alpha + 128 * (1 - alpha))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255**2 / max(float(((a - b) ** 2).mean()), 1e-9)))
+
+
+def test_palette_png_within_the_quality_range() -> None:
+    source = shaded()
+    assert len(np.unique(np.asarray(source).reshape(-1, 4), axis=0)) > 2000
+    got = encode(source, quality_min=80, quality_max=95)
+    assert got.mode == "P"
+    # libimagequant's quality 80 is a mean squared error of about 6 (0..255
+    # levels), 40 dB; dithering spreads it as noise, so allow a little under.
+    assert psnr(over_grey(got), over_grey(source)) > 36
+    alpha = np.asarray(got.convert("RGBA"))[..., 3].astype(int)
+    source_alpha = np.asarray(source)[..., 3]
+    assert (alpha[source_alpha == 0] == 0).all()  # the background stays clear
+    assert np.abs(alpha - source_alpha).mean() < 1
+
+
+def test_palette_png_below_the_floor_stays_lossless_and_exact() -> None:
+    source = noise()
+    got = encode(source, quality_min=90, quality_max=100)
+    assert got.mode != "P"
+    assert np.array_equal(np.asarray(got.convert("RGBA")), np.asarray(source))
+    # the same frame with no floor is quantised, so the floor is what kept it exact
+    assert encode(source, quality_min=0, quality_max=100).mode == "P"
+
+
+def test_fewer_colours_when_they_reach_quality_max() -> None:
+    """pngquant's semantics: the smallest palette that reaches ``quality_max``."""
+    source = shaded()
+    rich = encode(source, quality_min=0, quality_max=100)
+    lean = encode(source, quality_min=0, quality_max=60)
+    assert len(lean.getpalette() or []) < len(rich.getpalette() or [])
+
+
+def test_lossless_mode_ignores_the_quantiser() -> None:
+    source = shaded()
+    got = encode(source, mode="lossless")
+    assert np.array_equal(np.asarray(got.convert("RGBA")), np.asarray(source))
+
+
+def built_pngs(out: Path, name: str) -> tuple[np.ndarray, str]:
+    with Image.open(out / "muscles/png" / name) as image:
+        return np.asarray(image.convert("RGBA")), image.mode
+
+
+def test_build_writes_palette_gallery_and_thumbnail_pngs(
+    raw: Path, out: Path, make_config: MakeConfig
+) -> None:
+    write_set(raw, "Leg-Soleus")
+    assert run(make_config()).ok
+    for name in ("Leg-Soleus-3.png", "Leg-Soleus-3-thumb.png"):
+        _, mode = built_pngs(out, name)
+        assert mode == "P", name
+
+
+def test_each_png_setting_rebuilds_the_pngs_only(
+    raw: Path, out: Path, make_config: MakeConfig
+) -> None:
+    write_set(raw, "Leg-Soleus")
+    run(make_config())
+    png: dict[str, object] = {}
+    for key, value in (
+        ("quality_min", 10),
+        ("quality_max", 90),
+        ("speed", 6),
+        ("dithering", 1.0),
+        ("mode", "lossless"),
+    ):
+        before = snapshot(out)
+        png[key] = value
+        report = run(make_config(png=png))
+        pngs = {k for k in before if k.endswith(".png")}
+        assert len(pngs) == 32
+        assert written(report) == pngs == changed(before, snapshot(out)), key
+
+
+def test_lossless_settings_do_not_rebuild_on_quantiser_changes(
+    raw: Path, out: Path, make_config: MakeConfig
+) -> None:
+    write_set(raw, "Leg-Soleus")
+    run(make_config(png={"mode": "lossless"}))
+    report = run(make_config(png={"mode": "lossless", "quality_min": 50, "speed": 8}))
+    assert report.files_written == 0
+
+
+def test_config_checks_png_keys(make_config: MakeConfig) -> None:
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        make_config(
+            png={"mode": "lossy", "quality_min": 96, "quality_max": 95, "speed": 0, "dithering": 2}
+        )
+    message = str(caught.value)
+    for key in ("png.mode", "png.quality_min", "png.speed", "png.dithering"):
+        assert key in message, key
+    assert isinstance(make_config(png={"mode": "lossless"}), Config)
