@@ -445,7 +445,7 @@ def score(ref: np.ndarray, got: np.ndarray, mask: np.ndarray, perceptual: bool) 
     a, b = ref.astype(np.float64), got.astype(np.float64)
     mse = float(np.mean((a - b)[mask] ** 2))
     out = {"psnr": 99.0 if mse == 0 else 10 * math.log10(255.0**2 / mse)}
-    _, ssim_map = structural_similarity(  # type: ignore[no-untyped-call]
+    _, ssim_map = structural_similarity(  # type: ignore[no-untyped-call,unused-ignore]
         a, b, channel_axis=2, data_range=255.0, full=True
     )
     out["ssim"] = float(ssim_map.mean(axis=2)[mask].mean())
