@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +25,7 @@ from pipeline import __version__, cleanup
 from pipeline import pages as pages_step
 from pipeline.config import DEFAULT_CONFIG, Config, load_config
 from pipeline.errors import ConfigError, PipelineError, UnknownSetError
-from pipeline.lock import exclusive_build
+from pipeline.lock import HeldLock, exclusive_build
 from pipeline.outputs import human_size
 from pipeline.runner import BuildReport, SetResult, find_sets, run
 
@@ -100,7 +102,8 @@ def common_options(func: F) -> F:
     ) -> Any:
         opts = Options(config, jobs, output, site, force, dry_run, -1 if quiet else int(verbose))
         try:
-            return func(opts, **kwargs)
+            with _sigterm_as_interrupt():
+                return func(opts, **kwargs)
         except (ConfigError, UnknownSetError) as exc:
             click.echo(str(exc), err=True)
             sys.exit(EXIT_USAGE)
@@ -214,8 +217,9 @@ def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> N
     @common_options
     def command(opts: Options, set_ids: Sequence[str], wait: bool, prune: bool) -> None:
         cfg = opts.load()
-        with _writer(cfg, opts, wait):
-            report = _run_with_progress(cfg, set_ids, stages, opts, prune=prune)
+        with _writer(cfg, opts, wait) as held:
+            lock_fd = held.fd if held is not None else None
+            report = _run_with_progress(cfg, set_ids, stages, opts, prune=prune, lock_fd=lock_fd)
             pages_ok = True
             if stages is None and pages_step.enabled(cfg):
                 pages_ok = _update_pages(cfg, report, opts)
@@ -281,7 +285,7 @@ def _update_pages(cfg: Config, report: BuildReport, opts: Options) -> bool:
 
 def _writer(
     cfg: Config, opts: Options, wait: bool, *, remove_lock: bool = False
-) -> contextlib.AbstractContextManager[Any]:
+) -> contextlib.AbstractContextManager[HeldLock | None]:
     """The output root's lock for a command that writes; dry runs need none."""
     if opts.dry_run:
         return contextlib.nullcontext()
@@ -316,6 +320,7 @@ def _run_with_progress(
     opts: Options,
     *,
     prune: bool = False,
+    lock_fd: int | None = None,
 ) -> BuildReport:
     bar: tqdm[Any] | None = None
     # no bar in logs: unattended builds get only result lines on stderr
@@ -353,6 +358,7 @@ def _run_with_progress(
             prune=prune,
             on_result=on_result,
             on_plan=on_plan,
+            lock_fd=lock_fd,
         )
     except PipelineError:
         # a fault that stops the build (say, no space for the manifest) must not
@@ -404,6 +410,27 @@ def _summary(report: BuildReport, dry_run: bool) -> str:
         f"{len(report.failed)} failed; {report.files_written} file(s) written{pruned}, "
         f"{human_size(report.bytes_written)} in {report.seconds:.1f} s"
     )
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a service manager stopping the build) stops a command as
+    Ctrl-C does: finished sets are recorded, the workers stop, temporary files go,
+    and the exit code is the same. Only the main thread may set handlers (an
+    embedding caller's thread keeps the default)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: object) -> None:
+        click.echo(f"muscle-assets: stopped by {signal.Signals(signum).name}", err=True)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _echo_err(text: str) -> None:

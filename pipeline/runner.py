@@ -16,10 +16,9 @@ import ctypes
 import dataclasses
 import multiprocessing
 import os
-import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,12 +26,12 @@ from typing import Any, Literal
 from PIL import Image
 
 from pipeline import check as checks
-from pipeline import cleanup
+from pipeline import cleanup, lifeline
 from pipeline.config import Config
 from pipeline.crop import shared_crop
 from pipeline.errors import FrameError, PipelineError, UnknownSetError
 from pipeline.frames import Box, Frame, FrameInfo, decode
-from pipeline.lock import EncoderSlots
+from pipeline.lock import EncoderSlots, encoder_slots
 from pipeline.manifest import Manifest, fingerprint
 from pipeline.outputs import OutputSpec, Written, resolve_inside
 from pipeline.sets import Defect, SourceSet, discover
@@ -137,13 +136,18 @@ def run(
     prune: bool = False,
     on_result: ProgressHook | None = None,
     on_plan: Callable[[int], None] | None = None,
+    lock_fd: int | None = None,
 ) -> BuildReport:
     """Build (or with ``dry_run``, plan) the named sets; the manifest is saved as
     sets finish (at most every 2 s, and always on the way out, interrupted or
     not), so an interrupted build keeps what it completed.
 
     With ``prune``, outputs recorded for sets no longer in the raw folder, and
-    outputs of the built sets that the plan no longer makes, are removed."""
+    outputs of the built sets that the plan no longer makes, are removed.
+
+    ``lock_fd`` is the output lock's descriptor: each worker holds a copy, so the
+    lock outlives a killed main process until its last worker is gone (see
+    :mod:`pipeline.lifeline`)."""
     started = time.perf_counter()
     chosen = tuple(stages) if stages is not None else tuple(all_stages())
     unknown_stages = [s for s in chosen if s not in all_stages()]
@@ -177,13 +181,16 @@ def run(
     try:
         with _encoder_slots(cfg, workers) as slots:
             pending = [dataclasses.replace(job, encoders=slots) for job in pending]
-            for result in _execute(pending, workers):
-                if not dry_run:
-                    manifest.merge(result.slice)
-                    if time.monotonic() - last_save > 2.0:
-                        _save(manifest, out_root)
-                        last_save = time.monotonic()
-                finish(result)
+            # closing(): on an interrupt the pool is shut down (and its workers
+            # gone) before the manifest is saved and the lock is released
+            with contextlib.closing(_execute(pending, workers, lock_fd)) as done:
+                for result in done:
+                    if not dry_run:
+                        manifest.merge(result.slice)
+                        if time.monotonic() - last_save > 2.0:
+                            _save(manifest, out_root)
+                            last_save = time.monotonic()
+                    finish(result)
     finally:
         if not dry_run:
             _save(manifest, out_root)
@@ -243,17 +250,26 @@ def _source_key(cfg: Config, path: Path) -> str:
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
-def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
+def _execute(
+    jobs: list[SetJob], workers: int, lock_fd: int | None
+) -> Generator[SetResult, None, None]:
     if not jobs:
         return
     if workers == 1:
         for job in jobs:
             yield _run_job(job)
         return
-    context = multiprocessing.get_context(_start_method(jobs[0].cfg))
-    with cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_worker_init
-    ) as pool:
+    method = _start_method(jobs[0].cfg)
+    context = multiprocessing.get_context(method)
+    with (
+        lifeline.line(lock_fd, context.get_start_method()) as line,
+        cf.ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_worker_init,
+            initargs=(line.lifeline,),
+        ) as pool,
+    ):
         futures = {pool.submit(_run_job, job): job for job in jobs}
         try:
             for future in cf.as_completed(futures):
@@ -261,6 +277,7 @@ def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
         except BaseException:
             for pending in futures:
                 pending.cancel()
+            line.cut()  # the workers kill themselves (and their encoders) now
             raise
 
 
@@ -272,8 +289,8 @@ def _encoder_slots(cfg: Config, workers: int) -> Iterator[EncoderSlots | None]:
     if count >= workers:
         yield None
         return
-    with tempfile.TemporaryDirectory(prefix="muscle-assets-encoders-") as folder:
-        yield EncoderSlots(folder, count)
+    with encoder_slots(count) as slots:
+        yield slots
 
 
 def _start_method(cfg: Config) -> str | None:
@@ -287,8 +304,10 @@ def _start_method(cfg: Config) -> str | None:
     return "forkserver" if "forkserver" in available else None
 
 
-def _worker_init() -> None:
-    """Fix glibc's mmap threshold (at 9 MiB) in the worker. By default glibc raises
+def _worker_init(line: lifeline.Lifeline) -> None:
+    """Tie the worker to the main process (:mod:`pipeline.lifeline`).
+
+    Then fix glibc's mmap threshold (at 9 MiB) in the worker. By default glibc raises
     it, and its heap trim threshold with it (to twice as much), after the first
     large buffer is freed; from then on freed frames stay in the worker's heap and
     it sits at its high-water mark, about 25 MB more each, while it feeds ffmpeg.
@@ -296,6 +315,8 @@ def _worker_init() -> None:
     the heap goes back to the OS. 9 MiB keeps the quantiser's 8 MB buffers in
     the heap: a lower threshold maps them anew each time, and the page faults
     cost about 7 % of a build (measured). Elsewhere than glibc this does nothing."""
+    line.hold()
+    lifeline.worker_signals()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 9 << 20)
 
