@@ -10,9 +10,11 @@ make them follow the main process instead, however it ends:
   holds: when that closes, the kernel sends the worker SIGKILL;
 - each ffmpeg asks the kernel for SIGKILL when the thread that started it dies
   (``PR_SET_PDEATHSIG``, Linux; set between fork and exec);
-- each worker holds a copy of the output lock's file descriptor, and an
-  ``flock`` is only released when the last copy closes: the lock is held until
-  the last worker is gone, so a rerun cannot start beside them.
+- each worker and each ffmpeg holds a copy of the output lock's file
+  descriptor, and an ``flock`` is only released when the last copy closes: the
+  lock is held until the last of them is gone, so a rerun cannot start beside
+  them. It is the one descriptor the pipeline marks inheritable, and ffmpeg is
+  started without closing inheritable descriptors.
 
 The forkserver then exits on its own: its clients (the main process and the
 workers) are all gone. The main process also cuts the line itself on an
@@ -81,6 +83,8 @@ class Lifeline:
         simply stays open until the worker exits."""
         if self.write_fd is not None:
             os.close(self.write_fd)
+        if self.lock_fd is not None:  # for this worker's encoders (see above)
+            os.set_inheritable(self.lock_fd, True)
         # The descriptor came as a copy of the main process's (one open file
         # description shared by every worker), and a description has only one
         # owner to signal: each worker opens the pipe anew to get its own.

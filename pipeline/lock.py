@@ -100,6 +100,9 @@ def output_lock(
             if on_wait is not None:
                 on_wait(f"{out_root}: waiting for another build to finish ({holder})")
             fcntl.flock(fd, fcntl.LOCK_EX)
+        # Encoders inherit the lock, so it outlives a killed build until they
+        # are gone too (see pipeline.lifeline).
+        os.set_inheritable(fd, True)
         with contextlib.suppress(OSError):  # the pid only informs; a full disk may refuse it
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
