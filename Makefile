@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CLI := $(BIN)/muscle-assets
 M ?=
 
-.PHONY: run build muscle check list test lint format bench bench-build bench-tools bench-animation clean distclean sample
+.PHONY: run build muscle check list test lint format bench bench-build bench-tools bench-animation bench-memory clean distclean sample
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ format: $(STAMP)
 sample: $(STAMP)  ## regenerate raw/ from the renderer
 	$(BIN)/python scripts/render_sample.py --out raw
 
-bench: bench-build bench-animation  ## every benchmark (results in bench/results/)
+bench: bench-build bench-animation bench-memory  ## every benchmark (results in bench/results/)
 
 bench-build: $(STAMP) bench-tools  ## full/incremental/parallel build vs a reference recipe (BUILD_ARGS="--config bench/speed.yaml")
 	$(BIN)/python bench/build.py $(BUILD_ARGS)
@@ -70,6 +70,12 @@ bench-animation: $(STAMP)
 	@test -x $(GIFSKI) || npm install --prefix bench/.tools gifski@1.7.1 >/dev/null 2>&1 \
 		|| echo "could not install gifski with npm: it will be reported as missing" >&2
 	$(BIN)/python -m bench.animation $(BENCH_ARGS)
+
+# Peak memory (process tree) of one set of 16 frames of 8000x8000 at --jobs 1 and
+# at all cores, and the time of the two reads of each frame. The set is generated
+# once into bench/corpus/.
+bench-memory: $(STAMP)
+	$(BIN)/python -m bench.memory $(MEMORY_ARGS)
 
 clean:  ## remove generated outputs
 	rm -rf output

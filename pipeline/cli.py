@@ -70,7 +70,10 @@ def common_options(func: F) -> F:
         help=f"YAML config file [default: {DEFAULT_CONFIG} if present].",
     )
     @click.option(
-        "--jobs", "-j", type=click.IntRange(min=1), help="Worker processes [default: all cores]."
+        "--jobs",
+        "-j",
+        type=click.IntRange(min=1),
+        help="Worker processes [default: one per core, fewer if memory is short].",
     )
     @click.option(
         "--output",
@@ -354,7 +357,7 @@ def _run_with_progress(
             stages=stages,
             force=opts.force,
             dry_run=opts.dry_run,
-            jobs=cfg.jobs,
+            jobs=cfg.build.jobs,  # None: cores and available memory decide
             prune=prune,
             on_result=on_result,
             on_plan=on_plan,

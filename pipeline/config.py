@@ -148,7 +148,8 @@ class AnimationConfig:
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """Scheduling; ``jobs`` of ``None`` means one worker per core.
+    """Scheduling; ``jobs`` of ``None`` means one worker per core, fewer when the
+    available memory cannot hold that many (``pipeline.runner._default_workers``).
 
     ``start_method`` picks how worker processes start (``None``: ``forkserver``
     where available, else the platform's default); outputs are the same under

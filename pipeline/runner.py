@@ -4,8 +4,9 @@ A set is planned in the main process from the manifest alone (no decoding); only
 sets with stale outputs, or frames never probed, go to a worker. Workers get data
 (paths, the frozen config, a manifest slice), never shared state, and return data,
 so behaviour is the same under ``fork`` and ``spawn``. A worker decodes each frame
-of its set once and derives every output from that decode; at most ``jobs`` sets
-are in memory at any time.
+of its set once and derives every output from that decode (a frame never probed
+before is read twice: once for the crop box, once for its pixels); it holds at
+most one full-size frame at a time, and at most ``jobs`` sets are in memory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ctypes
 import dataclasses
 import multiprocessing
 import os
+import stat
 import time
 import traceback
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -68,7 +70,7 @@ class SetResult:
     outputs: list[Written] = field(default_factory=list)  # every current output
     slice: Manifest = field(default_factory=Manifest)
     seconds: float = 0.0
-    # Seconds per step ("hash", "decode", "crop", then one per stage), for reports
+    # Seconds per step ("hash", "probe", "decode", "crop", then one per stage), for reports
     # and the benchmark.
     stage_seconds: dict[str, float] = field(default_factory=dict)
     # The same stage time split by output kind ("variants/png", "variants/webp"...).
@@ -176,7 +178,7 @@ def run(
             finish(quick)
     if on_plan:
         on_plan(len(pending))
-    workers = max(1, min(jobs or cfg.jobs, len(pending)))
+    workers = max(1, min(jobs or cfg.build.jobs or _default_workers(pending), len(pending)))
     last_save = time.monotonic()
     try:
         with _encoder_slots(cfg, workers) as slots:
@@ -198,6 +200,51 @@ def run(
     order = {s.set_id: i for i, s in enumerate(sources)}
     results.sort(key=lambda r: order[r.set_id])
     return BuildReport(results, time.perf_counter() - started, removed)
+
+
+# What one worker holds, besides its frames: the interpreter and libraries, and
+# the ffmpeg it runs (a VP9 encoder with alpha: about 170 MB). Measured peak of a
+# worker on 1000x1000 sets: about 230 MB.
+_WORKER_BASE = 250 << 20
+
+
+def _default_workers(pending: Sequence[SetJob]) -> int:
+    """One worker per core, but no more than the available memory can hold.
+
+    A worker needs about ``_WORKER_BASE`` plus, for its set's frames of W x H
+    pixels, 12 bytes a pixel while one frame is decoded, normalised to RGBA and
+    measured, plus 16 bytes a pixel for the cropped frames it keeps (16 RGBA
+    frames, estimated at a quarter of the canvas each: renders leave most of
+    it empty). The largest set decides; the frame size is read from the first
+    frame's header."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    available = _available_memory()
+    if available is None or not pending:
+        return cores or 1
+    pixels = max(_frame_pixels(job.source) for job in pending)
+    need = _WORKER_BASE + 28 * pixels
+    return max(1, min(cores or 1, available // need))
+
+
+def _frame_pixels(source: SourceSet) -> int:
+    """Width x height of the set's first frame from its header (0 if unreadable:
+    the worker will report why)."""
+    path = source.frames[min(source.frames)] if source.frames else None
+    with contextlib.suppress(Exception):
+        if path is not None and stat.S_ISREG(path.stat().st_mode):
+            with Image.open(path) as image:
+                return int(image.width) * int(image.height)
+    return 0
+
+
+def _available_memory() -> int | None:
+    """Bytes the kernel could give without swapping (``MemAvailable``), or ``None``
+    where that cannot be read."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return None
 
 
 def _prune(manifest: Manifest, cfg: Config, results: list[SetResult], dry_run: bool) -> list[str]:
@@ -355,7 +402,6 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
         if unreadable:
             return SetResult(set_id, "failed", unreadable, slice=ledger, seconds=_since(started))
         probe = _probe_key(cfg)
-        decoded: dict[int, Frame] = {}
         infos: dict[int, FrameInfo] = {}
         defects: list[Defect] = []
         for k, path in sorted(source.frames.items()):
@@ -364,13 +410,15 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
                 if not may_decode:
                     return None
                 try:
-                    with timer("decode"):
-                        frame = decode(path, k, cfg.frames)
+                    # A first pass for the crop box: the frame is measured and
+                    # dropped (decoded again below), so a worker never holds more
+                    # than one full-size frame. Probes are cached by content hash,
+                    # so only a new or changed frame is read twice.
+                    with timer("probe"):
+                        info = decode(path, k, cfg.frames).info
                 except FrameError as exc:
                     defects.append(Defect(path, exc.problem))
                     continue
-                decoded[k] = frame
-                info = frame.info
                 ledger.record_frame_info(shas[k], probe, info)
             infos[k] = info
         defects.extend(checks.set_defects(infos, source.frames))
@@ -418,16 +466,14 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
         if not may_decode:
             return None
         needed = sorted({k for spec, _ in stale for k in spec.frames})
-        for k in needed:
-            if k not in decoded:
-                with timer("decode"):
-                    decoded[k] = decode(source.frames[k], k, cfg.frames)
         cropped: dict[int, Image.Image] = {}
-        with timer("crop"):
-            for k in needed:  # each full frame is freed as soon as it is cropped
-                cropped[k] = _crop(decoded.pop(k), crop)
-        decoded.clear()  # the cropped copies are all we need from here on
-        _give_back_memory()
+        for k in needed:
+            with timer("decode"):
+                frame = decode(source.frames[k], k, cfg.frames)
+            with timer("crop"):
+                cropped[k] = _crop(frame, crop)
+            del frame  # freed before the next decode: one full-size frame at a time
+            _give_back_memory()
         pixels = SetPixels(set_id, first.has_alpha, cropped)
         written: list[Written] = []
         kinds = _StepTimer()
