@@ -85,6 +85,8 @@ class Lifeline:
             os.close(self.write_fd)
         if self.lock_fd is not None:  # for this worker's encoders (see above)
             os.set_inheritable(self.lock_fd, True)
+        if not sys.platform.startswith("linux"):  # no F_SETSIG: the lock still holds
+            return
         # The descriptor came as a copy of the main process's (one open file
         # description shared by every worker), and a description has only one
         # owner to signal: each worker opens the pipe anew to get its own.
