@@ -13,8 +13,8 @@ make them follow the main process instead, however it ends:
 - each worker and each ffmpeg holds a copy of the output lock's file
   descriptor, and an ``flock`` is only released when the last copy closes: the
   lock is held until the last of them is gone, so a rerun cannot start beside
-  them. It is the one descriptor the pipeline marks inheritable, and ffmpeg is
-  started without closing inheritable descriptors.
+  them. The pipeline marks it inheritable, and starts ffmpeg without closing
+  inheritable descriptors.
 
 The forkserver then exits on its own: its clients (the main process and the
 workers) are all gone. The main process also cuts the line itself on an

@@ -155,9 +155,11 @@ def remove_stale_encoder_folders() -> list[Path]:
     returns those removed."""
     removed: list[Path] = []
     for path in Path(tempfile.gettempdir()).glob(f"{_ENCODERS_PREFIX}*"):
-        owner = path.name[len(_ENCODERS_PREFIX) :].partition("-")[0]
+        owner, named, _ = path.name[len(_ENCODERS_PREFIX) :].partition("-")
+        if not (named and owner.isdigit()):  # not named after its process
+            continue
         with contextlib.suppress(OSError):
-            if owner.isdigit() and path.lstat().st_uid == os.getuid() and not _alive(int(owner)):
+            if path.lstat().st_uid == os.getuid() and not _alive(int(owner)):
                 shutil.rmtree(path)
                 removed.append(path)
     return removed

@@ -200,7 +200,7 @@ def _ffmpeg(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             preexec_fn=lifeline.dies_with_parent(),
-            close_fds=False,  # only the output lock is inheritable: ffmpeg holds it too
+            close_fds=False,  # ffmpeg inherits the output lock: see pipeline.lifeline
         )
     except OSError as exc:
         raise OutputError(dest, f"cannot run ffmpeg ({args[0]}): {exc.strerror or exc}") from exc
