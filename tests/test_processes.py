@@ -8,10 +8,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,6 +128,36 @@ def writers(main: int, tree: dict[int, int]) -> list[int]:
     return [pid for pid in tree if pid not in helpers]
 
 
+def wait_for_line(build: subprocess.Popen[str], start: str) -> None:
+    """Read the build's stdout (on a thread: a read may block) until a line starts
+    with ``start``; fail after 60 s."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert build.stdout is not None
+        for line in build.stdout:
+            lines.put(line)
+            if line.startswith(start):
+                return
+        lines.put("")
+
+    threading.Thread(target=read, daemon=True).start()
+    while True:
+        line = lines.get(timeout=60)
+        assert line, f"the build ended with no line starting {start!r}"
+        if line.startswith(start):
+            return
+
+
+def until_gone(tree: dict[int, int]) -> Iterator[None]:
+    """Yield every 10 ms until every process of ``tree`` has ended; fail after 20 s."""
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in tree):
+        assert time.monotonic() < deadline, [(pid, cmdline(pid)) for pid in tree if alive(pid)]
+        yield
+        time.sleep(0.01)
+
+
 def lock_is_free(out: Path) -> bool:
     fd = os.open(out / LOCK_NAME, os.O_RDONLY)
     try:
@@ -183,15 +215,13 @@ def test_killing_only_the_main_process_takes_every_worker_and_encoder_with_it(
     hang = fake_ffmpeg(corpus.root, "hang")
     with build_in_background(corpus, "-j", jobs, IMAGEIO_FFMPEG_EXE=str(hang)) as build:
         tree = wait_for_encoder(build)
-        assert len(writers(build.pid, tree)) >= int(jobs)  # the encoder, and the workers
+        writing = writers(build.pid, tree)  # named while their command lines are readable
+        assert len(writing) >= int(jobs)  # the encoder, and the workers
         os.kill(build.pid, signal.SIGKILL)
         build.wait()
-        deadline = time.monotonic() + 20
-        while any(alive(pid) for pid in tree) and time.monotonic() < deadline:
+        for _ in until_gone(tree):
             if lock_is_free(corpus.out):  # never while a worker or encoder still runs
-                assert not [p for p in writers(build.pid, tree) if alive(p)], tree
-            time.sleep(0.01)
-        assert not [(pid, cmdline(pid)) for pid in tree if alive(pid)]
+                assert not [p for p in writing if alive(p)], tree
     rerun = cli_process("build", "--config", str(corpus.config), "-j", jobs)
     assert rerun.returncode == 0, rerun.stderr
     assert_consistent(corpus.out)
@@ -209,12 +239,9 @@ def test_sigterm_stops_the_build_as_ctrl_c_does(corpus: Corpus, signum: signal.S
     message, ``Good`` (finished) recorded in the manifest, no temporary file, no
     process and no encoder-slot folder left behind."""
     hang = fake_ffmpeg(corpus.root, "hang", only="Other")
-    with build_in_background(corpus, "-j", "2", IMAGEIO_FFMPEG_EXE=str(hang)) as build:
+    with build_in_background(corpus, "-v", "-j", "2", IMAGEIO_FFMPEG_EXE=str(hang)) as build:
         tree = wait_for_encoder(build)
-        deadline = time.monotonic() + 60  # Good's results reach the main process
-        while "Good" not in str(load_manifest_or_empty(corpus.out)):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_line(build, "Good: built")  # -v prints each set as the main process gets it
         os.kill(build.pid, signum)
         _, stderr = build.communicate(timeout=60)
     assert build.returncode == 1, stderr
@@ -222,17 +249,14 @@ def test_sigterm_stops_the_build_as_ctrl_c_does(corpus: Corpus, signum: signal.S
     if signum == signal.SIGTERM:
         assert "muscle-assets: stopped by SIGTERM" in stderr
     assert "Aborted!" in stderr
-    assert not [pid for pid in tree if alive(pid)]
+    for _ in until_gone(tree):
+        pass
     assert not temp_files(corpus.out)
     recorded = load_manifest(corpus.out)["outputs"]
     assert any("Good.webm" in relpath for relpath in recorded)
     assert not any("Other" in relpath and relpath.endswith(".webm") for relpath in recorded)
     assert_consistent(corpus.out)
     assert not list(Path(tempfile.gettempdir()).glob(f"muscle-assets-encoders-{build.pid}-*"))
-
-
-def load_manifest_or_empty(out: Path) -> dict[str, object]:
-    return load_manifest(out) if (out / MANIFEST_NAME).is_file() else {}
 
 
 def test_a_killed_builds_encoder_folder_is_removed_by_the_next_build(corpus: Corpus) -> None:
