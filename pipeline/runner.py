@@ -203,8 +203,9 @@ def run(
 
 
 # What one worker holds, besides its frames: the interpreter and libraries, and
-# the ffmpeg it runs (a VP9 encoder with alpha: about 170 MB). Measured peak of a
-# worker on 1000x1000 sets: about 230 MB.
+# the ffmpeg it runs (a VP9 encoder with alpha: about 170 MB). A whole --jobs 1
+# build of 1000x1000 sets peaks at 281 MiB (bench/build.py, main process
+# included).
 _WORKER_BASE = 250 << 20
 
 
