@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CLI := $(BIN)/muscle-assets
 M ?=
 
-.PHONY: run build muscle check list test test-site test-install lint format lock docs-img bench bench-build bench-tools bench-animation bench-web bench-gifski clean distclean sample
+.PHONY: run build muscle check list test test-site test-install lint format lock docs-img bench bench-build bench-tools bench-animation bench-web bench-gifski bench-memory clean distclean sample
 
 # Python is checked before anything is made. The stamp is written last: a .venv
 # without it (a failed or interrupted set-up) is removed and made again, and a
@@ -75,7 +75,7 @@ docs-img: $(STAMP)  ## regenerate docs/img/preview.png (needs chromium and pngqu
 sample: $(STAMP)  ## regenerate raw/ from the renderer
 	$(BIN)/python scripts/render_sample.py --out raw
 
-bench: bench-build bench-animation bench-web  ## every benchmark (results in bench/results/)
+bench: bench-build bench-animation bench-web bench-memory  ## every benchmark (results in bench/results/)
 
 bench-build: $(STAMP) bench-tools  ## full/incremental/parallel build vs a reference recipe (BUILD_ARGS="--config bench/speed.yaml")
 	$(BIN)/python bench/build.py $(BUILD_ARGS)
@@ -117,6 +117,12 @@ bench-web: $(STAMP) bench-gifski
 	    apt-get install -y --no-install-recommends webp libvips-tools pngquant ffmpeg >/dev/null 2>&1; } || \
 	  echo "bench-web: install webp, libvips-tools, pngquant and ffmpeg (Debian) for the recipe"
 	$(BIN)/python -m bench.web $(WEB_ARGS)
+
+# Peak memory (process tree) of one set of 16 frames of 8000x8000 at --jobs 1 and
+# at all cores, and the time of the two reads of each frame. The set is generated
+# once into bench/corpus/.
+bench-memory: $(STAMP)
+	$(BIN)/python -m bench.memory $(MEMORY_ARGS)
 
 clean:  ## remove generated outputs
 	rm -rf output

@@ -14,9 +14,11 @@ import functools
 import json
 import os
 import shlex
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +37,7 @@ from pipeline.config import (
 )
 from pipeline.errors import ConfigError, PipelineError, UnknownSetError
 from pipeline.jsonreport import report_json
-from pipeline.lock import exclusive_build
+from pipeline.lock import HeldLock, exclusive_build
 from pipeline.outputs import human_size
 from pipeline.runner import BuildReport, SetProgress, SetResult, find_sets, run
 from pipeline.weight import result_weight
@@ -88,7 +90,10 @@ _OPTIONS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
         help=f"YAML config file [default: {DEFAULT_CONFIG} or {SITE_CONFIG}, if present].",
     ),
     "jobs": click.option(
-        "--jobs", "-j", type=click.IntRange(min=1), help="Worker processes [default: all cores]."
+        "--jobs",
+        "-j",
+        type=click.IntRange(min=1),
+        help="Worker processes [default: one per core, fewer if memory is short].",
     ),
     "output": click.option(
         "--output",
@@ -150,7 +155,8 @@ def _reporting_errors(
 ) -> Any:
     """Run a command, turning what it raises into messages and exit codes."""
     try:
-        return func(opts, **kwargs)
+        with _sigterm_as_interrupt():
+            return func(opts, **kwargs)
     except (ConfigError, UnknownSetError) as exc:
         _echo_err(_relative(str(exc)))
         sys.exit(EXIT_USAGE)
@@ -394,8 +400,9 @@ def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> N
     def command(opts: Options, set_ids: Sequence[str], wait: bool, prune: bool) -> None:
         cfg = opts.load()
         pages: list[pages_step.PageResult] | None = None
-        with _writer(cfg, opts, wait):
-            report = _run_with_progress(cfg, set_ids, stages, opts, prune=prune)
+        with _writer(cfg, opts, wait) as held:
+            lock_fd = held.fd if held is not None else None
+            report = _run_with_progress(cfg, set_ids, stages, opts, prune=prune, lock_fd=lock_fd)
             if stages is None and pages_step.enabled(cfg):
                 pages = _update_pages(cfg, report, opts)
             elif stages is None and opts.talks:
@@ -472,7 +479,7 @@ def _update_pages(cfg: Config, report: BuildReport, opts: Options) -> list[pages
 
 def _writer(
     cfg: Config, opts: Options, wait: bool, *, remove_lock: bool = False
-) -> contextlib.AbstractContextManager[Any]:
+) -> contextlib.AbstractContextManager[HeldLock | None]:
     """The output root's lock for a command that writes; dry runs need none."""
     if opts.dry_run:
         return contextlib.nullcontext()
@@ -565,6 +572,7 @@ def _run_with_progress(
     opts: Options,
     *,
     prune: bool = False,
+    lock_fd: int | None = None,
 ) -> BuildReport:
     bar: _ProgressBar | None = None
     # no bar in logs: unattended builds get only result lines on stderr
@@ -601,11 +609,12 @@ def _run_with_progress(
             stages=stages,
             force=opts.force,
             dry_run=opts.dry_run,
-            jobs=cfg.jobs,
+            jobs=cfg.build.jobs,  # None: cores and available memory decide
             prune=prune,
             on_result=on_result,
             on_plan=on_plan,
             on_progress=on_progress if show_bar else None,
+            lock_fd=lock_fd,
         )
     except PipelineError:
         # a fault that stops the build (say, no space for the manifest) must not
@@ -707,6 +716,27 @@ def _relative(text: str) -> str:
 
 def _echo_json(data: dict[str, Any]) -> None:
     click.echo(json.dumps(data, indent=2))
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a service manager stopping the build) stops a command as
+    Ctrl-C does: finished sets are recorded, the workers stop, temporary files go,
+    and the exit code is the same. Only the main thread may set handlers (an
+    embedding caller's thread keeps the default)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: object) -> None:
+        click.echo(f"muscle-assets: stopped by {signal.Signals(signum).name}", err=True)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _echo_err(text: str) -> None:

@@ -168,7 +168,8 @@ class AnimationConfig:
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """Scheduling; ``jobs`` of ``None`` means one worker per core.
+    """Scheduling; ``jobs`` of ``None`` means one worker per core, fewer when the
+    available memory cannot hold that many (``pipeline.runner._default_workers``).
 
     ``start_method`` picks how worker processes start (``None``: ``forkserver``
     where available, else the platform's default); outputs are the same under
@@ -182,6 +183,9 @@ class BuildConfig:
     # Video encoders (ffmpeg) running at once across workers; None: half the
     # workers, at least one. Each holds 90-170 MB, so this bounds peak memory.
     encoders: int | None = None
+    # Seconds one encoder (ffmpeg) run may take before it is stopped and its set
+    # fails; None: sized to the work (pipeline.video.encoder_timeout), at most 600.
+    encoder_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -478,6 +482,11 @@ def _semantic_problems(config: Config) -> list[str]:
         count = getattr(config.build, key)
         if count is not None and count < 1:
             problems.append(f"build.{key}: must be at least 1")
+    timeout = config.build.encoder_timeout
+    if timeout is not None and not 0 < timeout <= 86_400:
+        problems.append(
+            "build.encoder_timeout: must be a number of seconds, above 0, at most 86400"
+        )
     problems.extend(_pages_problems(config))
     problems.extend(_folder_problems(p))
     return problems

@@ -18,7 +18,9 @@ import errno
 import fcntl
 import os
 import re
+import shutil
 import stat
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,15 @@ _TEMP_RE = re.compile(rf"\..+{re.escape(TEMP_MARK)}[a-z0-9_]{{8}}{re.escape(TEMP
 _LOCK_TEXT_RE = re.compile(rb"\d*\n?")
 
 
+@dataclass(frozen=True)
+class HeldLock:
+    """A held output lock: its descriptor (workers keep copies, see
+    :mod:`pipeline.lifeline`) and the temporary files removed on taking it."""
+
+    fd: int
+    removed: list[Path]
+
+
 @contextlib.contextmanager
 def exclusive_build(
     cfg: Config,
@@ -43,15 +54,23 @@ def exclusive_build(
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
     remove_lock: bool = False,
-) -> Iterator[list[Path]]:
+) -> Iterator[HeldLock]:
     """Lock the output root for a writing command and clear what a killed build
-    left behind; yields the temporary files removed. ``remove_lock`` deletes the
-    lock file on the way out (for ``clean``, which leaves nothing of ours behind)."""
-    with output_lock(cfg.paths.output_root, wait=wait, on_wait=on_wait, remove=remove_lock):
-        folders = [cfg.paths.output_root]
+    left behind; and again on the way out of an interrupted one (its workers are
+    gone by then; a write cut short by the interrupt may have left a temporary
+    file). ``remove_lock`` deletes the lock file on the way out (for ``clean``,
+    which leaves nothing of ours behind)."""
+    out_root = cfg.paths.output_root
+    with output_lock(out_root, wait=wait, on_wait=on_wait, remove=remove_lock) as fd:
+        folders = [out_root]
         if cfg.paths.pages_dir is not None:
             folders.append(cfg.paths.pages_dir)
-        yield remove_stale_temps(f for f in folders if f.is_dir())
+        remove_stale_encoder_folders()
+        try:
+            yield HeldLock(fd, remove_stale_temps(f for f in folders if f.is_dir()))
+        except BaseException:
+            remove_stale_temps(f for f in folders if f.is_dir())
+            raise
 
 
 @contextlib.contextmanager
@@ -61,11 +80,12 @@ def output_lock(
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
     remove: bool = False,
-) -> Iterator[None]:
-    """Hold ``out_root``'s lock for the duration; raise :class:`LockError` when
-    another build holds it, or with ``wait`` block until it is released. With
-    ``remove``, the lock file is deleted while still held (a build waiting on the old
-    file then runs beside one that made a new file: acceptable for ``clean`` only)."""
+) -> Iterator[int]:
+    """Hold ``out_root``'s lock for the duration (yields its descriptor); raise
+    :class:`LockError` when another build holds it, or with ``wait`` block until it
+    is released. With ``remove``, the lock file is deleted while still held (a
+    build waiting on the old file then runs beside one that made a new file:
+    acceptable for ``clean`` only)."""
     path = out_root / LOCK_NAME
     try:
         out_root.mkdir(parents=True, exist_ok=True)
@@ -92,10 +112,13 @@ def output_lock(
             if on_wait is not None:
                 on_wait(f"{out_root}: waiting for another build to finish ({holder})")
             fcntl.flock(fd, fcntl.LOCK_EX)
+        # Encoders inherit the lock, so it outlives a killed build until they
+        # are gone too (see pipeline.lifeline).
+        os.set_inheritable(fd, True)
         with contextlib.suppress(OSError):  # the pid only informs; a full disk may refuse it
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
+        yield fd
     finally:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)  # no pid of a finished build left to mislead anyone
@@ -137,6 +160,43 @@ def remove_stale_temps(folders: Iterable[Path]) -> list[Path]:
                         path.unlink()
                         removed.append(path)
     return removed
+
+
+_ENCODERS_PREFIX = "muscle-assets-encoders-"
+
+
+@contextlib.contextmanager
+def encoder_slots(count: int) -> Iterator[EncoderSlots]:
+    """``count`` slots in a temporary folder named after this process, so that a
+    later build can tell the folder of a killed build (its owner is gone)."""
+    prefix = f"{_ENCODERS_PREFIX}{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        yield EncoderSlots(folder, count)
+
+
+def remove_stale_encoder_folders() -> list[Path]:
+    """Remove the slot folders of builds that were killed (their process is gone);
+    returns those removed."""
+    removed: list[Path] = []
+    for path in Path(tempfile.gettempdir()).glob(f"{_ENCODERS_PREFIX}*"):
+        owner, named, _ = path.name[len(_ENCODERS_PREFIX) :].partition("-")
+        if not (named and owner.isdigit()):  # not named after its process
+            continue
+        with contextlib.suppress(OSError):
+            if path.lstat().st_uid == os.getuid() and not _alive(int(owner)):
+                shutil.rmtree(path)
+                removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 @dataclass(frozen=True)

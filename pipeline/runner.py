@@ -4,8 +4,9 @@ A set is planned in the main process from the manifest alone (no decoding); only
 sets with stale outputs, or frames never probed, go to a worker. Workers get data
 (paths, the frozen config, a manifest slice), never shared state, and return data,
 so behaviour is the same under ``fork`` and ``spawn``. A worker decodes each frame
-of its set once and derives every output from that decode; at most ``jobs`` sets
-are in memory at any time.
+of its set once and derives every output from that decode (a frame never probed
+before is read twice: once for the crop box, once for its pixels); it holds at
+most one full-size frame at a time, and at most ``jobs`` sets are in memory.
 """
 
 from __future__ import annotations
@@ -17,24 +18,25 @@ import dataclasses
 import multiprocessing
 import os
 import queue
-import tempfile
+import stat
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image
 
 from pipeline import check as checks
-from pipeline import cleanup
+from pipeline import cleanup, lifeline
 from pipeline.config import Config
 from pipeline.crop import shared_crop
 from pipeline.errors import FrameError, PipelineError, UnknownSetError
 from pipeline.frames import Box, Frame, FrameInfo, decode
-from pipeline.lock import EncoderSlots
+from pipeline.lock import EncoderSlots, encoder_slots
 from pipeline.manifest import Manifest, fingerprint
 from pipeline.outputs import OutputSpec, Written, resolve_inside
 from pipeline.sets import Defect, SourceSet, discover
@@ -88,7 +90,7 @@ class SetResult:
     outputs: list[Written] = field(default_factory=list)  # every current output
     slice: Manifest = field(default_factory=Manifest)
     seconds: float = 0.0
-    # Seconds per step ("hash", "decode", "crop", then one per stage), for reports
+    # Seconds per step ("hash", "probe", "decode", "crop", then one per stage), for reports
     # and the benchmark.
     stage_seconds: dict[str, float] = field(default_factory=dict)
     # The same stage time split by output kind ("variants/png", "variants/webp"...).
@@ -161,6 +163,7 @@ def run(
     on_result: ProgressHook | None = None,
     on_plan: Callable[[int], None] | None = None,
     on_progress: ProgressSink | None = None,
+    lock_fd: int | None = None,
 ) -> BuildReport:
     """Build (or with ``dry_run``, plan) the named sets; the manifest is saved as
     sets finish (at most every 2 s, and always on the way out, interrupted or
@@ -172,7 +175,11 @@ def run(
     current is left as it is.
 
     ``on_plan`` gets the number of sets that need a worker, ``on_progress`` each
-    :class:`SetProgress` of those sets (in this process, from any worker)."""
+    :class:`SetProgress` of those sets (in this process, from any worker).
+
+    ``lock_fd`` is the output lock's descriptor: each worker holds a copy, so the
+    lock outlives a killed main process until its last worker is gone (see
+    :mod:`pipeline.lifeline`)."""
     started = time.perf_counter()
     chosen = tuple(stages) if stages is not None else tuple(all_stages())
     unknown_stages = [s for s in chosen if s not in all_stages()]
@@ -202,21 +209,25 @@ def run(
             finish(quick)
     if on_plan:
         on_plan(len(pending))
-    workers = max(1, min(jobs or cfg.jobs, len(pending)))
+    workers = max(1, min(jobs or cfg.build.jobs or _default_workers(pending), len(pending)))
     last_save = time.monotonic()
     try:
         with (
+            lifeline.line(lock_fd, _start_method_name(cfg)) as line,
             _encoder_slots(cfg, workers) as slots,
-            _progress_channel(cfg, workers, on_progress if pending else None) as sink,
+            _progress_channel(cfg, workers, on_progress if pending else None, line) as sink,
         ):
             pending = [dataclasses.replace(job, encoders=slots, progress=sink) for job in pending]
-            for result in _execute(pending, workers):
-                if not dry_run:
-                    manifest.merge(result.slice)
-                    if time.monotonic() - last_save > 2.0:
-                        _save(manifest, out_root)
-                        last_save = time.monotonic()
-                finish(result)
+            # closing(): on an interrupt the pool is shut down (and its workers
+            # gone) before the manifest is saved and the lock is released
+            with contextlib.closing(_execute(pending, workers, line)) as done:
+                for result in done:
+                    if not dry_run:
+                        manifest.merge(result.slice)
+                        if time.monotonic() - last_save > 2.0:
+                            _save(manifest, out_root)
+                            last_save = time.monotonic()
+                    finish(result)
     finally:
         if not dry_run:
             _save(manifest, out_root)
@@ -224,6 +235,52 @@ def run(
     order = {s.set_id: i for i, s in enumerate(sources)}
     results.sort(key=lambda r: order[r.set_id])
     return BuildReport(results, time.perf_counter() - started, removed)
+
+
+# What one worker holds, besides its frames: the interpreter and libraries, and
+# the ffmpeg it runs (a VP9 encoder with alpha: about 170 MB). A whole --jobs 1
+# build of 1000x1000 sets peaks at 281 MiB (bench/build.py, main process
+# included).
+_WORKER_BASE = 250 << 20
+
+
+def _default_workers(pending: Sequence[SetJob]) -> int:
+    """One worker per core, but no more than the available memory can hold.
+
+    A worker needs about ``_WORKER_BASE`` plus, for its set's frames of W x H
+    pixels, 12 bytes a pixel while one frame is decoded, normalised to RGBA and
+    measured, plus 16 bytes a pixel for the cropped frames it keeps (16 RGBA
+    frames, estimated at a quarter of the canvas each: renders leave most of
+    it empty). The largest set decides; the frame size is read from the first
+    frame's header."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    available = _available_memory()
+    if available is None or not pending:
+        return cores or 1
+    pixels = max(_frame_pixels(job.source) for job in pending)
+    need = _WORKER_BASE + 28 * pixels
+    return max(1, min(cores or 1, available // need))
+
+
+def _frame_pixels(source: SourceSet) -> int:
+    """Width x height of the set's first frame from its header (0 if unreadable:
+    the worker will report why)."""
+    path = source.frames[min(source.frames)] if source.frames else None
+    with contextlib.suppress(Exception):
+        if path is not None and stat.S_ISREG(path.stat().st_mode):
+            with Image.open(path) as image:
+                return int(image.width) * int(image.height)
+    return 0
+
+
+def _available_memory() -> int | None:
+    """Bytes the kernel could give without swapping (``MemAvailable``), or ``None``
+    where that cannot be read."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return None
 
 
 def _prune(manifest: Manifest, cfg: Config, results: list[SetResult], dry_run: bool) -> list[str]:
@@ -276,7 +333,9 @@ def _source_key(cfg: Config, path: Path) -> str:
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
-def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
+def _execute(
+    jobs: list[SetJob], workers: int, line: lifeline.Line
+) -> Generator[SetResult, None, None]:
     if not jobs:
         return
     if workers == 1:
@@ -285,7 +344,10 @@ def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
         return
     context = multiprocessing.get_context(_start_method(jobs[0].cfg))
     with cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_worker_init
+        max_workers=workers,
+        mp_context=context,
+        initializer=_worker_init,
+        initargs=(line.lifeline,),
     ) as pool:
         futures = {pool.submit(_run_job, job): job for job in jobs}
         try:
@@ -294,6 +356,7 @@ def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
         except BaseException:
             for pending in futures:
                 pending.cancel()
+            line.cut()  # the workers kill themselves (and their encoders) now
             raise
 
 
@@ -305,21 +368,24 @@ def _encoder_slots(cfg: Config, workers: int) -> Iterator[EncoderSlots | None]:
     if count >= workers:
         yield None
         return
-    with tempfile.TemporaryDirectory(prefix="muscle-assets-encoders-") as folder:
-        yield EncoderSlots(folder, count)
+    with encoder_slots(count) as slots:
+        yield slots
 
 
 @contextlib.contextmanager
 def _progress_channel(
-    cfg: Config, workers: int, on_progress: ProgressSink | None
+    cfg: Config, workers: int, on_progress: ProgressSink | None, line: lifeline.Line
 ) -> Iterator[ProgressSink | None]:
     """A sink workers can report to, delivering to ``on_progress`` here: the hook
     itself when sets run in this process, else a managed queue's ``put`` (picklable,
-    unlike a plain queue) drained by a thread of this process."""
+    unlike a plain queue) drained by a thread of this process. The manager's
+    process holds the lifeline as the workers do, so it dies with the build."""
     if on_progress is None or workers == 1:
         yield on_progress
         return
-    with multiprocessing.get_context(_start_method(cfg)).Manager() as manager:
+    manager = SyncManager(ctx=multiprocessing.get_context(_start_method(cfg)))
+    manager.start(_helper_init, (line.lifeline,))
+    with manager:
         events: queue.Queue[SetProgress | None] = manager.Queue()
 
         def deliver() -> None:
@@ -338,6 +404,11 @@ def _progress_channel(
             reader.join()
 
 
+def _start_method_name(cfg: Config) -> str:
+    """The start method the build's processes will use, by name."""
+    return multiprocessing.get_context(_start_method(cfg)).get_start_method()
+
+
 def _start_method(cfg: Config) -> str | None:
     """``forkserver`` unless configured: oxipng's thread pool does not survive a
     ``fork``, so forking a process that has already encoded a PNG in-process (a
@@ -349,8 +420,16 @@ def _start_method(cfg: Config) -> str | None:
     return "forkserver" if "forkserver" in available else None
 
 
-def _worker_init() -> None:
-    """Fix glibc's mmap threshold (at 9 MiB) in the worker. By default glibc raises
+def _helper_init(line: lifeline.Lifeline) -> None:
+    """A helper process of the build (the progress queue's manager) dies with it."""
+    line.hold()
+    lifeline.worker_signals()
+
+
+def _worker_init(line: lifeline.Lifeline) -> None:
+    """Tie the worker to the main process (:mod:`pipeline.lifeline`).
+
+    Then fix glibc's mmap threshold (at 9 MiB) in the worker. By default glibc raises
     it, and its heap trim threshold with it (to twice as much), after the first
     large buffer is freed; from then on freed frames stay in the worker's heap and
     it sits at its high-water mark, about 25 MB more each, while it feeds ffmpeg.
@@ -358,6 +437,8 @@ def _worker_init() -> None:
     the heap goes back to the OS. 9 MiB keeps the quantiser's 8 MB buffers in
     the heap: a lower threshold maps them anew each time, and the page faults
     cost about 7 % of a build (measured). Elsewhere than glibc this does nothing."""
+    line.hold()
+    lifeline.worker_signals()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 9 << 20)
 
@@ -396,7 +477,6 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
         if unreadable:
             return SetResult(set_id, "failed", unreadable, slice=ledger, seconds=_since(started))
         probe = _probe_key(cfg)
-        decoded: dict[int, Frame] = {}
         infos: dict[int, FrameInfo] = {}
         defects: list[Defect] = []
         for k, path in sorted(source.frames.items()):
@@ -405,13 +485,15 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
                 if not may_decode:
                     return None
                 try:
-                    with timer("decode"):
-                        frame = decode(path, k, cfg.frames)
+                    # A first pass for the crop box: the frame is measured and
+                    # dropped (decoded again below), so a worker never holds more
+                    # than one full-size frame. Probes are cached by content hash,
+                    # so only a new or changed frame is read twice.
+                    with timer("probe"):
+                        info = decode(path, k, cfg.frames).info
                 except FrameError as exc:
                     defects.append(Defect(path, exc.problem))
                     continue
-                decoded[k] = frame
-                info = frame.info
                 ledger.record_frame_info(shas[k], probe, info)
             infos[k] = info
         defects.extend(checks.set_defects(infos, source.frames))
@@ -469,16 +551,14 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
         report = job.progress or _ignore
         report(SetProgress(set_id, 0, len(stale)))
         needed = sorted({k for spec, _ in stale for k in spec.frames})
-        for k in needed:
-            if k not in decoded:
-                with timer("decode"):
-                    decoded[k] = decode(source.frames[k], k, cfg.frames)
         cropped: dict[int, Image.Image] = {}
-        with timer("crop"):
-            for k in needed:  # each full frame is freed as soon as it is cropped
-                cropped[k] = _crop(decoded.pop(k), crop)
-        decoded.clear()  # the cropped copies are all we need from here on
-        _give_back_memory()
+        for k in needed:
+            with timer("decode"):
+                frame = decode(source.frames[k], k, cfg.frames)
+            with timer("crop"):
+                cropped[k] = _crop(frame, crop)
+            del frame  # freed before the next decode: one full-size frame at a time
+            _give_back_memory()
         pixels = SetPixels(set_id, first.has_alpha, cropped)
         written: list[Written] = []
         kinds = _StepTimer()

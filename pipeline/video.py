@@ -40,6 +40,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
+from pipeline import lifeline
 from pipeline.blend import composite
 from pipeline.errors import OutputError, PipelineError
 
@@ -62,6 +63,23 @@ class Mp4Settings:
     crf: int = 23
     preset: str = "veryslow"
     tune: str | None = "film"
+
+
+# The default limit on one encoder run: a minute, plus 4 s per megapixel of
+# frames (16 frames of 800x800 encode in about 1.3 s at VP9's slowest setting on
+# one core: ~60x headroom for a slow or busy machine), at most 10 minutes.
+TIMEOUT_BASE = 60.0
+TIMEOUT_PER_MEGAPIXEL = 4.0
+TIMEOUT_MAX = 600.0
+
+
+def encoder_timeout(configured: float | None, count: int, width: int, height: int) -> float:
+    """Seconds one ffmpeg run may take: ``build.encoder_timeout``, or sized to
+    the work (see above)."""
+    if configured is not None:
+        return configured
+    megapixels = count * width * height / 1e6
+    return min(TIMEOUT_MAX, TIMEOUT_BASE + TIMEOUT_PER_MEGAPIXEL * megapixels)
 
 
 def ffmpeg_exe() -> str:
@@ -103,6 +121,8 @@ def encode_webm(
     background: tuple[int, int, int],
     settings: WebmSettings,
     dest: Path,
+    *,
+    timeout: float | None = None,
 ) -> None:
     """VP9 in WebM: with alpha (``yuva420p``) for transparent sets, plain
     ``yuv420p`` for opaque ones (an all-opaque alpha plane is wasted bytes)."""
@@ -120,7 +140,7 @@ def encode_webm(
         "-lag-in-frames", "0",
         "-f", "webm",
     ]  # fmt: skip
-    _run_ffmpeg(frames, "rgba", duration_ms, data, codec, dest)
+    _run_ffmpeg(frames, "rgba", duration_ms, data, codec, dest, timeout)
 
 
 def encode_mp4(
@@ -129,6 +149,8 @@ def encode_mp4(
     background: tuple[int, int, int],
     settings: Mp4Settings,
     dest: Path,
+    *,
+    timeout: float | None = None,
 ) -> None:
     """H.264 ``yuv420p`` in MP4, composited onto ``background``."""
     data = (composite(f, background) for f in frames)
@@ -141,7 +163,7 @@ def encode_mp4(
         "-movflags", "+faststart",
         "-f", "mp4",
     ]  # fmt: skip
-    _run_ffmpeg(frames, "rgb24", duration_ms, data, codec, dest)
+    _run_ffmpeg(frames, "rgb24", duration_ms, data, codec, dest, timeout)
 
 
 def _run_ffmpeg(
@@ -151,9 +173,12 @@ def _run_ffmpeg(
     data: Iterable[np.ndarray],
     codec: list[str],
     dest: Path,
+    timeout: float | None,
 ) -> None:
     """Run ffmpeg on raw frames fed one at a time through its stdin, so no more
-    than one converted frame is held here at once."""
+    than one converted frame is held here at once; then check that what it wrote
+    decodes to the frames it was given (an ffmpeg that exits 0 having written
+    nothing, or junk, must not pass). ``timeout`` bounds each ffmpeg run."""
     height, width = frames[0].shape[:2]
     if width % 2 or height % 2:
         raise OutputError(dest, f"video frames must have even dimensions, got {width}x{height}")
@@ -171,18 +196,44 @@ def _run_ffmpeg(
         "-fflags", "+bitexact",
         str(dest),
     ]  # fmt: skip
+    code, errors = _ffmpeg(args, dest, timeout, data)
+    if code != 0:
+        raise OutputError(dest, f"ffmpeg failed: {_last_line(errors, code)}")
+    _check_video(dest, len(frames), (width, height), timeout)
+
+
+def _ffmpeg(
+    args: list[str], dest: Path, timeout: float | None, data: Iterable[np.ndarray] = ()
+) -> tuple[int, bytes]:
+    """Run ffmpeg, writing ``data`` to its stdin; return its exit code and what it
+    wrote to stderr. It dies with the calling thread (:mod:`pipeline.lifeline`),
+    and is killed after ``timeout`` seconds."""
     try:
         process = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=lifeline.dies_with_parent(),
+            close_fds=False,  # ffmpeg inherits the output lock: see pipeline.lifeline
         )
     except OSError as exc:
         raise OutputError(dest, f"cannot run ffmpeg ({args[0]}): {exc.strerror or exc}") from exc
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        process.kill()
+
+    timer = threading.Timer(timeout, expire) if timeout is not None else None
     # stderr is read on a thread: an ffmpeg that fills its stderr pipe while we
     # still write frames would otherwise wait on us forever.
     errors: list[bytes] = []
     reader = threading.Thread(target=lambda: errors.append(process.stderr.read()))  # type: ignore[union-attr]
     reader.start()
     try:
+        if timer is not None:
+            timer.start()
         assert process.stdin is not None
         with contextlib.suppress(BrokenPipeError):  # ffmpeg quit early: its error says why
             for frame in data:
@@ -191,11 +242,44 @@ def _run_ffmpeg(
             process.stdin.close()
         code = process.wait()
     finally:
+        if timer is not None:
+            timer.cancel()
         if process.poll() is None:
             process.kill()
             process.wait()
         reader.join()
+    if expired.is_set():
+        raise OutputError(
+            dest,
+            f"ffmpeg did not finish within {timeout:g} s and was stopped (build.encoder_timeout)",
+        )
+    return code, b"".join(errors)
+
+
+def _check_video(dest: Path, count: int, size: tuple[int, int], timeout: float | None) -> None:
+    """Decode the whole video with the same ffmpeg (``framecrc``: one line per
+    decoded frame, after a header giving the dimensions) and compare."""
+    if dest.stat().st_size == 0:
+        raise OutputError(dest, "ffmpeg wrote an empty file")
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+            "-i", str(dest), "-map", "0:v:0", "-f", "framecrc", "pipe:2"]  # fmt: skip
+    code, report = _ffmpeg(args, dest, timeout)
+    text = report.decode(errors="replace")
     if code != 0:
-        lines = b"".join(errors).decode(errors="replace").strip().splitlines()
-        detail = lines[-1] if lines else f"exit code {code}"
-        raise OutputError(dest, f"ffmpeg failed: {detail}")
+        raise OutputError(dest, f"ffmpeg wrote no readable video: {_last_line(report, code)}")
+    lines = text.splitlines()
+    decoded = sum(1 for line in lines if line and not line.startswith("#"))
+    dims = [line.split(":", 1)[1].strip() for line in lines if line.startswith("#dimensions")]
+    found = dims[0] if dims else "no video stream"
+    want = f"{size[0]}x{size[1]}"
+    if decoded != count or found != want:
+        raise OutputError(
+            dest,
+            f"ffmpeg wrote a wrong video: {decoded} frame(s) of {found}, "
+            f"expected {count} of {want}",
+        )
+
+
+def _last_line(errors: bytes, code: int) -> str:
+    lines = errors.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else f"exit code {code}"

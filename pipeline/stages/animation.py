@@ -10,12 +10,13 @@ for a drag-to-rotate viewer.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, overload
 
@@ -25,6 +26,7 @@ from PIL import Image
 
 from pipeline.config import AnimationConfig, Config, parse_colour
 from pipeline.encode import resize, width_size
+from pipeline.errors import OutputError
 from pipeline.gif import GifSettings, encode_gif
 from pipeline.outputs import (
     OutputSpec,
@@ -35,7 +37,7 @@ from pipeline.outputs import (
 )
 from pipeline.quantize import libimagequant_version
 from pipeline.stages import SetPixels
-from pipeline.video import Mp4Settings, WebmSettings, encode_mp4, encode_webm
+from pipeline.video import Mp4Settings, WebmSettings, encode_mp4, encode_webm, encoder_timeout
 
 NAME = "animate"
 VERSION = 2  # 2: the WebM's colour is composited on the page colour
@@ -174,18 +176,33 @@ def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> 
         data = _animated_webp(frames, pixels.has_alpha, a)
         write_bytes_atomic(dest, data)
         return _written(spec, "webp", len(data))
-    with atomic_path(dest) as tmp:
+    timeout = encoder_timeout(cfg.build.encoder_timeout, len(frames), spec.width, spec.height)
+    with atomic_path(dest) as tmp, _named(dest, tmp):
         if spec.kind == "webm":
             webm = WebmSettings(crf=a.webm_crf, cpu_used=a.webm_cpu_used)
-            encode_webm(frames, a.duration_ms, pixels.has_alpha, background, webm, tmp)
+            encode_webm(
+                frames, a.duration_ms, pixels.has_alpha, background, webm, tmp, timeout=timeout
+            )
         elif spec.kind == "mp4":
             tune = None if a.mp4_tune == "none" else a.mp4_tune
             mp4 = Mp4Settings(crf=a.mp4_crf, preset=a.mp4_preset, tune=tune)
-            encode_mp4(frames, a.duration_ms, background, mp4, tmp)
+            encode_mp4(frames, a.duration_ms, background, mp4, tmp, timeout=timeout)
         else:  # pragma: no cover - plan() only makes the kinds above
             raise ValueError(f"unknown animation output {spec.kind}")
         size = tmp.stat().st_size
     return _written(spec, fmt, size)
+
+
+@contextlib.contextmanager
+def _named(dest: Path, tmp: Path) -> Iterator[None]:
+    """Errors about the temporary file an encoder writes name the output instead:
+    the temporary file is gone by the time the user reads the message."""
+    try:
+        yield
+    except OutputError as exc:
+        if exc.path != str(tmp):
+            raise
+        raise OutputError(dest, exc.problem) from exc
 
 
 class _Trimmed(Sequence[np.ndarray]):
