@@ -43,13 +43,16 @@ class Options:
     dry_run: bool
     verbosity: int  # -1 quiet, 0 normal, 1 verbose
 
-    def load(self) -> Config:
+    def load(self, **overrides: Any) -> Config:
+        """The config file with these options on top (and ``overrides``, dotted
+        keys, from a command's own options)."""
         path = self.config
         if path is None and DEFAULT_CONFIG.is_file():
             path = DEFAULT_CONFIG
         return load_config(
             path,
             **{"build.jobs": self.jobs, "paths.output": self.output, "paths.site": self.site},
+            **overrides,
         )
 
 
@@ -211,9 +214,17 @@ def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> N
         help="Also remove outputs of sets no longer in the raw folder, and outputs "
         "the plan no longer makes (recorded in the manifest only).",
     )
+    @click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Render the sets on this Dask scheduler, e.g. tcp://host:8786 "
+        "(overrides build.scheduler; needs muscle-assets[dask]).",
+    )
     @common_options
-    def command(opts: Options, set_ids: Sequence[str], wait: bool, prune: bool) -> None:
-        cfg = opts.load()
+    def command(
+        opts: Options, set_ids: Sequence[str], wait: bool, prune: bool, scheduler: str | None
+    ) -> None:
+        cfg = opts.load(**{"build.scheduler": scheduler})
         with _writer(cfg, opts, wait):
             report = _run_with_progress(cfg, set_ids, stages, opts, prune=prune)
             pages_ok = True

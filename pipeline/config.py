@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -162,6 +163,9 @@ class BuildConfig:
     # Video encoders (ffmpeg) running at once across workers; None: half the
     # workers, at least one. Each holds 90-170 MB, so this bounds peak memory.
     encoders: int | None = None
+    # A Dask scheduler (tcp://host:port) that renders the sets instead of local
+    # workers (docs/distributed.md); None: local worker processes.
+    scheduler: str | None = None
 
 
 @dataclass(frozen=True)
@@ -455,6 +459,12 @@ def _semantic_problems(config: Config) -> list[str]:
         count = getattr(config.build, key)
         if count is not None and count < 1:
             problems.append(f"build.{key}: must be at least 1")
+    scheduler = config.build.scheduler
+    if scheduler is not None and not _SCHEDULER_RE.fullmatch(scheduler):
+        problems.append(
+            f"build.scheduler: expected a Dask scheduler address like "
+            f"'tcp://host:8786', got {scheduler!r}"
+        )
     problems.extend(_pages_problems(config))
     problems.extend(_folder_problems(p))
     return problems
@@ -499,6 +509,10 @@ _SYSTEM_FOLDERS = frozenset(
         "/var/tmp",
     ]
 )
+
+
+# A Dask scheduler address: protocol, host (a name, IPv4 or [IPv6]), optional port.
+_SCHEDULER_RE = re.compile(r"(tcp|tls|ws|wss|ucx)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?")
 
 
 def _folder_problems(p: PathsConfig) -> list[str]:

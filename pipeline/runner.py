@@ -246,6 +246,12 @@ def _source_key(cfg: Config, path: Path) -> str:
 def _execute(jobs: list[SetJob], workers: int) -> Iterable[SetResult]:
     if not jobs:
         return
+    scheduler = jobs[0].cfg.build.scheduler
+    if scheduler is not None and not jobs[0].dry_run:  # a dry run only probes: kept here
+        from pipeline import distributed  # Dask is an optional extra
+
+        yield from distributed.execute(jobs, scheduler)
+        return
     if workers == 1:
         for job in jobs:
             yield _run_job(job)
