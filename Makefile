@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CLI := $(BIN)/muscle-assets
 M ?=
 
-.PHONY: run build muscle check list test lint format bench bench-build bench-tools bench-animation clean distclean sample
+.PHONY: run build muscle check list test lint format bench bench-build bench-tools bench-animation bench-dask clean distclean sample
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ format: $(STAMP)
 sample: $(STAMP)  ## regenerate raw/ from the renderer
 	$(BIN)/python scripts/render_sample.py --out raw
 
-bench: bench-build bench-animation  ## every benchmark (results in bench/results/)
+bench: bench-build bench-animation bench-dask  ## every benchmark (results in bench/results/)
 
 bench-build: $(STAMP) bench-tools  ## full/incremental/parallel build vs a reference recipe (BUILD_ARGS="--config bench/speed.yaml")
 	$(BIN)/python bench/build.py $(BUILD_ARGS)
@@ -70,6 +70,11 @@ bench-animation: $(STAMP)
 	@test -x $(GIFSKI) || npm install --prefix bench/.tools gifski@1.7.1 >/dev/null 2>&1 \
 		|| echo "could not install gifski with npm: it will be reported as missing" >&2
 	$(BIN)/python -m bench.animation $(BENCH_ARGS)
+
+# The same corpus as bench-build, built by the local pool and on a Dask cluster of
+# 1 and 2 workers on this machine (DASK_ARGS="--sets 4" for a quick look).
+bench-dask: $(STAMP)
+	$(BIN)/python -m bench.dask $(DASK_ARGS)
 
 clean:  ## remove generated outputs
 	rm -rf output

@@ -167,6 +167,40 @@ def test_a_worker_killed_mid_set_has_its_set_retried_elsewhere(
     assert recorded(tmp_path / "local" / "out") == recorded(tmp_path / "remote" / "out")
 
 
+def test_ctrl_c_takes_the_build_off_the_cluster(tmp_path: Path, cluster: tuple[str, Path]) -> None:
+    address, folder = cluster
+    stalled = folder / "stalled"
+    stalled.unlink(missing_ok=True)
+    _sets(tmp_path)
+    (folder / "arm").touch()
+    cli = Path(sys.executable).with_name("muscle-assets")
+    config = _config(tmp_path, "remote", scheduler=address)
+    build = subprocess.Popen(
+        [str(cli), "build", "-q", "--config", str(config)], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + WAIT
+    try:
+        while not stalled.exists():
+            assert time.monotonic() < deadline and build.poll() is None, "no set reached ffmpeg"
+            time.sleep(0.05)
+        build.send_signal(signal.SIGINT)
+        _, err = build.communicate(timeout=WAIT)
+        assert build.returncode != 0 and "Aborted" in err
+        with distributed.Client(address, set_as_default=False) as client:
+            while ours := client.run_on_scheduler(_our_tasks):
+                assert time.monotonic() < deadline, f"still on the cluster: {ours}"
+                time.sleep(0.1)
+    finally:
+        build.kill()
+        if stalled.exists():  # free the worker thread stuck in "ffmpeg"
+            _, sleeper = (int(pid) for pid in stalled.read_text().split())
+            os.kill(sleeper, signal.SIGKILL)
+
+
+def _our_tasks(dask_scheduler: Any) -> list[str]:
+    return [str(k) for k in dask_scheduler.tasks if str(k).startswith("muscle-assets-")]
+
+
 def _load(path: Path) -> Any:
     data = yaml.safe_load(path.read_text())
     return config_from_dict(data, path.parent)
