@@ -12,9 +12,9 @@ pool on every core, and ``--scheduler`` against a Dask cluster on this machine
 with 1 and with 2 one-thread worker processes (``LocalCluster``, started before
 the clock runs, as a lab's standing cluster would be). Wall time is the CLI's,
 start-up and the cluster round trips included; every build's bytes are checked
-against the local one. On one machine the cluster can only lose (the same cores,
-plus sending frames and outputs through sockets); the figures show what the
-transfer costs, which a cluster of several machines has to win back.
+against the local one. On one machine the cluster has the same cores plus the
+cost of sending frames and outputs through sockets, so it should tie or lose;
+compare runs on an idle machine (the table shows the load average).
 """
 
 from __future__ import annotations
