@@ -6,12 +6,22 @@ STAMP := $(VENV)/.installed
 CLI := $(BIN)/muscle-assets
 M ?=
 
-.PHONY: run build muscle check list test lint format bench bench-build bench-tools bench-animation bench-dask clean distclean sample
+.PHONY: run build muscle check list test test-site test-install lint format lock docs-img bench bench-build bench-tools bench-animation bench-dask clean distclean sample
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# Python is checked before anything is made. The stamp is written last: a .venv
+# without it (a failed or interrupted set-up) is removed and made again, and a
+# failed install removes what it made. (A venv cannot be made elsewhere and moved:
+# its scripts name their interpreter by absolute path.)
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+	  { echo "make: muscle-assets needs Python 3.11 or newer; '$(PYTHON)' is" \
+	    "$$($(PYTHON) --version 2>/dev/null || echo 'not found'). Try: make run PYTHON=python3.12" >&2; \
+	    exit 2; }
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
+	{ $(BIN)/python -m pip install --quiet --upgrade pip && \
+	  $(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'; } || \
+	  { rm -rf $(VENV); exit 1; }
 	touch $(STAMP)
 
 run: build  ## create .venv, install, build the bundled sample
@@ -32,6 +42,16 @@ list: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+test-site: $(STAMP)  ## only the tests that need jekyll and chromium (they skip when missing)
+	$(BIN)/python -m pytest -q -m e2e tests/test_site_e2e.py tests/test_init.py
+
+test-install: $(STAMP)  ## pip install . into a fresh venv, then init, build, jekyll build (slow)
+	MUSCLE_ASSETS_TEST_INSTALL=1 $(BIN)/python -m pytest -q tests/test_init.py -k pip_install
+
+lock: $(STAMP)  ## rewrite requirements.lock from the installed versions
+	{ sed -n '/^#/p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -40,6 +60,17 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The README's picture: the sample's preview, shot by headless Chromium, quantised.
+SHOT_ROOT := /tmp/muscle-atlas/assets/images
+docs-img: $(STAMP)  ## regenerate docs/img/preview.png (needs chromium and pngquant)
+	rm -rf /tmp/muscle-atlas
+	$(CLI) build -q --output $(SHOT_ROOT)
+	$(CLI) preview -q --output $(SHOT_ROOT)
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=900,640 \
+	  --user-data-dir=/tmp/muscle-atlas/chromium --screenshot=/tmp/muscle-atlas/shot.png \
+	  file://$(SHOT_ROOT)/preview/index.html
+	pngquant --quality 60-85 --speed 1 --force --output docs/img/preview.png /tmp/muscle-atlas/shot.png
 
 sample: $(STAMP)  ## regenerate raw/ from the renderer
 	$(BIN)/python scripts/render_sample.py --out raw

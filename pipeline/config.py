@@ -21,6 +21,15 @@ import yaml
 from pipeline.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/pipeline.yaml")
+# Where `muscle-assets init` puts a site's config; Jekyll does not publish "_" folders.
+SITE_CONFIG_DIR = "_muscle-assets"
+SITE_CONFIG = Path(SITE_CONFIG_DIR) / "pipeline.yaml"
+
+
+def default_config_path() -> Path | None:
+    """The config a command uses when none is named: the repository's sample
+    config, else a site's (run from the site's root), else none (the defaults)."""
+    return next((p for p in (DEFAULT_CONFIG, SITE_CONFIG) if p.is_file()), None)
 
 
 @dataclass(frozen=True)
@@ -191,6 +200,9 @@ class PagesConfig:
     avif: bool = False
     width: bool = False
     height: bool = False
+    # What one page view may download (the WebM and the 16 thumbnail PNGs), in
+    # KiB; ``check`` fails for a page above it. ``None``: no budget.
+    budget_kib: int | None = None
 
 
 @dataclass(frozen=True)
@@ -312,7 +324,7 @@ def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
         if ok:
             kwargs[name] = value
         else:
-            problems.append(f"{prefix}{name}: expected {_describe(hint)}, got {data[name]!r}")
+            problems.append(f"{prefix}{name}: expected {describe_type(hint)}, got {data[name]!r}")
     try:
         return cls(**kwargs)
     except TypeError:  # pragma: no cover - all fields have defaults
@@ -360,15 +372,16 @@ def _coerce(hint: Any, value: Any) -> tuple[bool, Any]:
     return False, None
 
 
-def _describe(hint: Any) -> str:
+def describe_type(hint: Any) -> str:
+    """A type hint in words, for messages and the configuration reference."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in args)
+        return " or ".join(describe_type(a) for a in args)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin is tuple:
-        return f"a list of {_describe(args[0])}"
+        return f"a list of {describe_type(args[0])}"
     if hint is type(None):
         return "null"
     if hint is Path:
@@ -565,6 +578,8 @@ def _pages_problems(config: Config) -> list[str]:
     for path, key in ((pg.template, "template"), (pg.titles, "titles")):
         if path is not None and not path.is_file():
             problems.append(f"pages.{key}: file does not exist: {path}")
+    if pg.budget_kib is not None and pg.budget_kib < 1:
+        problems.append("pages.budget_kib: must be at least 1 (or null for no budget)")
     if pg.webp and not config.variants.webp:
         problems.append("pages.webp: needs variants.webp (no .webp files are made)")
     if pg.avif and not config.variants.avif:

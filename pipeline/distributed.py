@@ -243,7 +243,8 @@ def _remote_job(job: SetJob, versions: dict[str, str]) -> RemoteJob | SetResult:
         on_disk = os.path.join(out_root, relpath)  # noqa: PTH118 - as runner._planned_path
         if job.slice.output_current(relpath, str(entry["fingerprint"]), on_disk):
             present[relpath] = (int(entry["size"]), int(entry["mtime_ns"]))
-    job = dataclasses.replace(job, encoders=None)  # local lock files mean nothing there
+    # Local lock files and the local progress queue mean nothing on another machine.
+    job = dataclasses.replace(job, encoders=None, progress=None)
     return RemoteJob(job, sources, present, versions)
 
 
@@ -358,4 +359,5 @@ def _land(result: SetResult, written: Written, files: Mapping[str, bytes], out_r
         )
     path = resolve_inside(out_root, relpath)
     write_bytes_atomic(path, data)
-    result.slice.record_output(result.set_id, str(entry["fingerprint"]), path, written)
+    versions = dict(entry.get("versions", {})).items()
+    result.slice.record_output(result.set_id, str(entry["fingerprint"]), path, written, versions)

@@ -6,6 +6,7 @@ exit codes, so library callers (tests, other tools) keep full control.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,10 +40,21 @@ class FrameError(FileError):
 class UnknownSetError(PipelineError):
     """Set ids named on the command line that are not in the raw folder."""
 
-    def __init__(self, set_ids: Sequence[str], raw_dir: Path) -> None:
+    def __init__(self, set_ids: Sequence[str], raw_dir: Path, known: Sequence[str] = ()) -> None:
         self.set_ids = list(set_ids)
-        names = ", ".join(self.set_ids)
+        names = ", ".join(_with_suggestion(s, known) for s in self.set_ids)
         super().__init__(f"{raw_dir}: unknown set id(s): {names}")
+
+
+def _with_suggestion(set_id: str, known: Sequence[str]) -> str:
+    """``leg-soleus (did you mean Leg-Soleus?)``: a different case first, then the
+    closest spelling, so a typo on the command line costs one look."""
+    same_case = [k for k in known if k.casefold() == set_id.casefold()]
+    by_fold = {k.casefold(): k for k in known}
+    close = same_case or [
+        by_fold[m] for m in difflib.get_close_matches(set_id.casefold(), list(by_fold), n=1)
+    ]
+    return f"{set_id} (did you mean {close[0]}?)" if close else set_id
 
 
 class OutputError(FileError):

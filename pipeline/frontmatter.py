@@ -126,6 +126,12 @@ def split_page(text: str) -> Split:
 # -- parsing ----------------------------------------------------------------------
 
 
+def read_values(text: str) -> Any:
+    """The front matter's values alone, without positions: for reading pages the
+    step does not edit (raises :class:`FrontMatterError` or ``yaml.YAMLError``)."""
+    return yaml.load(split_page(text).front, Loader=_LOADER)  # a safe loader
+
+
 @dataclass
 class Entry:
     """One list item of a managed block: its node, its key/value nodes and values."""

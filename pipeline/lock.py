@@ -145,7 +145,7 @@ class EncoderSlots:
 
     One ffmpeg encoding VP9 with alpha holds about 170 MB, x264 about 95 MB; two
     workers each running one on top of their own frames would pass the memory
-    bound the pipeline keeps (see the README). Each slot is a file in ``folder``
+    bound the pipeline keeps (see docs/design.md). Each slot is a file in ``folder``
     (made by the build, removed after it) that a worker ``flock``s while its
     encoder runs, so a killed worker frees its slot. Plain data: it pickles into
     the job under every start method."""

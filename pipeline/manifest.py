@@ -241,10 +241,17 @@ class Manifest:
         self.dirty = True
         return True
 
-    def record_output(self, set_id: str, fp: str, path: Path, written: Written) -> None:
+    def record_output(
+        self,
+        set_id: str,
+        fp: str,
+        path: Path,
+        written: Written,
+        versions: Iterable[tuple[str, Any]] = (),
+    ) -> None:
         stat = path.stat()
         self.dirty = True
-        self.outputs[str(written.relpath)] = {
+        entry = self.outputs[str(written.relpath)] = {
             "set": set_id,
             "fingerprint": fp,
             "sha256": file_sha256(path),
@@ -252,6 +259,23 @@ class Manifest:
             "mtime_ns": stat.st_mtime_ns,
             "written": written.to_json(),
         }
+        if recorded := dict(versions):  # only outputs made by versioned encoders
+            entry["versions"] = recorded
+
+    def recorded_versions(self, relpath: str) -> dict[str, Any] | None:
+        """The encoder versions an output was built with (``None``: not recorded,
+        as in manifests written before versions were kept apart)."""
+        entry = self.outputs.get(relpath)
+        versions = entry.get("versions") if entry else None
+        return dict(versions) if isinstance(versions, dict) else None
+
+    def note_versions(self, relpath: str, versions: Iterable[tuple[str, Any]]) -> None:
+        """Record the versions of a current output whose entry predates them (its
+        fingerprint already covers them, so they are the ones it was built with)."""
+        entry = self.outputs.get(relpath)
+        if entry is not None and "versions" not in entry and (known := dict(versions)):
+            entry["versions"] = known
+            self.dirty = True
 
     def written(self, relpath: str) -> Written | None:
         entry = self.outputs.get(relpath)

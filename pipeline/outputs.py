@@ -27,7 +27,9 @@ class OutputSpec:
     ``relpath`` is relative to the output root (the site's ``site.urlimg``), in the
     site's own naming. ``frames`` lists the orientation numbers whose pixels it is
     made from; ``params`` holds every value that changes its bytes, so the
-    fingerprint of the output can be computed from the plan alone.
+    fingerprint of the output can be computed from the plan alone. ``versions``
+    holds the encoder libraries' versions, kept apart from ``params`` so that
+    ``check`` can tell "built with other encoder versions" from "stale".
     """
 
     stage: str
@@ -37,6 +39,7 @@ class OutputSpec:
     width: int
     height: int
     params: tuple[tuple[str, Any], ...] = ()
+    versions: tuple[tuple[str, Any], ...] = ()
 
     def param(self, name: str) -> Any:
         return dict(self.params)[name]

@@ -31,39 +31,12 @@ from pipeline.outputs import (
     write_bytes_atomic,
 )
 from pipeline.runner import SetResult
+from pipeline.site_kit import PAGE_TEMPLATE, kit_bytes
 from pipeline.stages.animation import animation_relpath
 from pipeline.stages.thumbnails import thumb_relpath
 from pipeline.stages.variants import frame_relpath
 
 PageStatus = Literal["unchanged", "updated", "created", "failed"]
-
-DEFAULT_TEMPLATE = """\
----
-
-layout: page
-permalink: $permalink
-
-title: '$title'
-subheadline: 'Images and description.'
-
-header: no
-
-tags: $region
-
-images:
-
-gallery:
-
----
-
-$title.
-
-[Back\u203a\u203a]($parent)
-
-{% include page-image im_id="$image_id" %}
-
-{% include gallery %}
-"""
 
 # a placeholder that is a whole value (`key: $title`, `key: '$title'`) becomes a
 # YAML scalar, so any title gives valid front matter
@@ -198,7 +171,7 @@ def load_template(cfg: Config) -> tuple[str, str]:
     """The page template's text and its name (for messages)."""
     path = cfg.pages.template
     if path is None:
-        return DEFAULT_TEMPLATE, "<built-in page template>"
+        return kit_bytes(PAGE_TEMPLATE).decode("utf-8"), "<built-in page template>"
     try:
         return path.read_bytes().decode("utf-8"), str(path)  # line endings as they are
     except (OSError, UnicodeDecodeError) as exc:
@@ -295,6 +268,83 @@ def _image_index(entries: Sequence[Any], gif: str, gif_dir: str) -> int:
     return len(entries)
 
 
+@dataclass(frozen=True)
+class PageIndex:
+    """The site's existing pages by the GIFs they show and by permalink, so that a
+    set whose page has another (older) name is found, and no new page takes a
+    permalink another page has: Jekyll would build only one of the two."""
+
+    gifs: dict[str, list[Path]]  # images: image_name -> pages
+    permalinks: dict[str, list[Path]]
+
+
+def index_pages(cfg: Config) -> PageIndex:
+    """Pages in ``paths.pages`` and its parent (region index pages), and everywhere
+    in ``paths.site`` outside ``_``/``.`` folders. A page that cannot be read or
+    parsed is left out: it is not this step's to judge unless it is a set's page."""
+    pages = cfg.paths.pages_dir
+    files = set() if pages is None else {*pages.glob("*.md"), *pages.parent.glob("*.md")}
+    if cfg.paths.site is not None:
+        site = cfg.paths.site
+        files.update(
+            p
+            for p in site.rglob("*.md")
+            if not any(part.startswith(("_", ".")) for part in p.relative_to(site).parts[:-1])
+        )
+    index = PageIndex({}, {})
+    for path in sorted(files):
+        data = _front_matter_data(path)
+        permalink = data.get("permalink")
+        if isinstance(permalink, str):
+            index.permalinks.setdefault(_normal_permalink(permalink), []).append(path)
+        images = data.get("images")
+        for entry in images if isinstance(images, list) else []:
+            name = entry.get("image_name") if isinstance(entry, dict) else None
+            if isinstance(name, str):
+                index.gifs.setdefault(name, []).append(path)
+    return index
+
+
+def _front_matter_data(path: Path) -> dict[str, Any]:
+    try:
+        data = fmt.read_values(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, fmt.FrontMatterError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _normal_permalink(permalink: str) -> str:
+    return "/" + permalink.strip().strip("/") + "/"
+
+
+def find_page(cfg: Config, set_id: str, index: PageIndex) -> Path:
+    """The set's page: the one named by ``pages.pattern`` if it exists, else the one
+    page that already shows the set's GIF (an older name), else the pattern's name
+    (a page to create)."""
+    path = page_path(cfg, set_id)
+    if path.exists():
+        return path
+    showing = index.gifs.get(str(animation_relpath(cfg, set_id)), [])
+    return showing[0] if len(showing) == 1 else path
+
+
+def _taken_permalink(text: str, path: Path, index: PageIndex) -> PageError | None:
+    """The error for a new page whose permalink another page already has."""
+    permalink = fmt.split_page(text).front
+    match = re.search(r"^permalink:[ \t]*['\"]?([^'\"\r\n#]+)", permalink, re.MULTILINE)
+    if match is None:
+        return None
+    others = index.permalinks.get(_normal_permalink(match.group(1)), [])
+    if not others:
+        return None
+    return PageError(
+        path,
+        1,
+        f"not created: {others[0]} already has permalink {match.group(1).strip()} "
+        "(to make that page the set's, list the set's GIF in its images: as image_name)",
+    )
+
+
 def update_page(
     cfg: Config,
     result: SetResult,
@@ -302,10 +352,13 @@ def update_page(
     titles: Mapping[str, Titles],
     template: tuple[str, str],
     dry_run: bool,
+    index: PageIndex | None = None,
 ) -> PageResult:
-    """Bring one set's page up to date (or, with ``dry_run``, say how it would change)."""
+    """Bring one set's page up to date (or, with ``dry_run``, say how it would change).
+    With ``index``, an existing page under another name is found (:func:`find_page`)
+    and a new page may not take a permalink another page has."""
     set_id = result.set_id
-    path = page_path(cfg, set_id)
+    path = page_path(cfg, set_id) if index is None else find_page(cfg, set_id, index)
     try:
         target = _edit_target(path)
         data = _read_page(path, target)
@@ -313,6 +366,9 @@ def update_page(
             old = ""
             text = fill_template(*template, placeholders(set_id, titles.get(set_id)))
             name = template[1]
+            taken = _taken_permalink(text, path, index) if index is not None else None
+            if taken is not None:
+                raise taken
         else:
             try:
                 old = text = data.decode("utf-8")
@@ -406,18 +462,27 @@ def update_pages(
     titles = load_titles(cfg.pages.titles)
     template = load_template(cfg)
     chosen = [r for r in results if r.ok]
+    # Read the other pages only when a set's page is not where the pattern says.
+    index = (
+        index_pages(cfg)
+        if any(not page_path(cfg, r.set_id).exists() for r in chosen)
+        else PageIndex({}, {})
+    )
+    paths = {r.set_id: find_page(cfg, r.set_id, index) for r in chosen}
     owners: dict[Path, list[str]] = {}
     for r in chosen:
-        owners.setdefault(page_path(cfg, r.set_id), []).append(r.set_id)
+        owners.setdefault(paths[r.set_id], []).append(r.set_id)
     out: list[PageResult] = []
     for r in chosen:
-        path = page_path(cfg, r.set_id)
+        path = paths[r.set_id]
         if len(owners[path]) > 1:  # e.g. Leg-Soleus and leg-soleus: they would take turns
             sets = " and ".join(owners[path])
             message = f"{path}:1: sets {sets} have the same page; rename one"
             out.append(PageResult(r.set_id, path, "failed", message=message))
             continue
-        out.append(update_page(cfg, r, titles=titles, template=template, dry_run=dry_run))
+        out.append(
+            update_page(cfg, r, titles=titles, template=template, dry_run=dry_run, index=index)
+        )
     return out
 
 

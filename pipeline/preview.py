@@ -17,13 +17,18 @@ import html
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from pipeline.cleanup import remove_empty_folders
 from pipeline.config import Config
+from pipeline.errors import OutputError
 from pipeline.outputs import Written, human_size, write_bytes_atomic
 from pipeline.runner import BuildReport, SetResult
 from pipeline.stages.animation import animation_relpath
 from pipeline.stages.thumbnails import thumb_relpath
+from pipeline.stages.variants import frame_relpath
+from pipeline.weight import result_weight
 
 PREVIEW_DIR = "preview"
+_TITLE_PREFIX = "muscle-assets preview: "  # also how clean knows the page is ours
 MAX_STALE_LISTED = 8
 ANIMATION_FORMATS = ("webm", "mp4", "gif")
 MIME = {
@@ -49,6 +54,26 @@ class SizeRow:
 
 def preview_path(cfg: Config) -> Path:
     return cfg.paths.output_root / PREVIEW_DIR / "index.html"
+
+
+def remove_preview(cfg: Config, *, dry_run: bool = False) -> Path | None:
+    """Remove the contact sheet (for ``clean``) if this tool wrote it, and its folder
+    when that leaves it empty; return the file removed (or that would be)."""
+    dest = preview_path(cfg)
+    try:
+        with dest.open("rb") as handle:
+            head = handle.read(1024)
+    except OSError:
+        return None
+    if _TITLE_PREFIX.encode() not in head:  # a page someone else put there
+        return None
+    if not dry_run:
+        try:
+            dest.unlink()
+        except OSError as exc:
+            raise OutputError(dest, f"cannot remove: {exc.strerror or exc}") from exc
+        remove_empty_folders(dest.parent, cfg.paths.output_root)
+    return dest
 
 
 def write_preview(cfg: Config, report: BuildReport, *, embed: bool = False) -> Path:
@@ -77,7 +102,7 @@ def render_preview(cfg: Config, report: BuildReport, *, embed: bool = False) -> 
         for r in report.results
     )
     return _PAGE.format(
-        title=_e(f"muscle-assets preview: {out_root}"),
+        title=_e(f"{_TITLE_PREFIX}{out_root}"),
         css=_CSS,
         summary=_e(summary),
         index=index,
@@ -144,18 +169,23 @@ def animation_files(cfg: Config, set_id: str, out_root: Path) -> dict[str, PureP
 def _set_section(
     cfg: Config, result: SetResult, rows: list[SizeRow], out_root: Path, embed: bool
 ) -> str:
-    thumbs = []
-    for k in range(1, cfg.frames.count + 1):
-        relpath = thumb_relpath(cfg, result.set_id, k)
-        if (out_root / relpath).is_file():
-            thumbs.append(
-                f'<img src="{_src(out_root, relpath, embed)}" alt="{_e(result.set_id)} {k}" '
-                f'title="orientation {k}" loading="lazy">'
-            )
-        else:
-            thumbs.append(f'<span class="missing" title="{_e(str(relpath))}">{k}</span>')
-    anim = animation_files(cfg, result.set_id, out_root)
-    animation = _animation(anim, out_root, embed) if anim else '<p class="none">no animation</p>'
+    if result.status == "failed":  # its files on disk are not of these sources: say why
+        row = (
+            '<p class="why">Not built: this set is invalid. Fix the problems listed below, '
+            "then build it again.</p>"
+        )
+        rows = []
+    else:
+        frames = range(1, cfg.frames.count + 1)
+        thumbs = "".join(_thumb(cfg, result.set_id, k, out_root, embed) for k in frames)
+        anim = animation_files(cfg, result.set_id, out_root)
+        animation = (
+            _animation(anim, out_root, embed) if anim else '<p class="none">no animation</p>'
+        )
+        row = (
+            f'<div class="row"><div class="anim">{animation}</div>\n'
+            f'<div class="thumbs">{thumbs}</div></div>'
+        )
     table = "".join(
         f"<tr><td>{_e(r.kind)}</td><td>{_e(r.format)}</td><td>{r.files}</td>"
         f"<td>{_e(r.dimensions)}</td><td>{human_size(r.bytes)}</td></tr>"
@@ -177,11 +207,43 @@ def _set_section(
     )
     return f"""<section id="{_anchor(result.set_id)}" class="{_status_class(result)}">
 <h2>{_e(result.set_id)} <small>{_e(_status(result))}</small></h2>
-<div class="row"><div class="anim">{animation}</div>
-<div class="thumbs">{"".join(thumbs)}</div></div>
+{row}
+{_weight(cfg, result)}
 {sizes}
 {warning_list}
 </section>"""
+
+
+def _weight(cfg: Config, result: SetResult) -> str:
+    """What a view of the set's page downloads (see :mod:`pipeline.weight`)."""
+    weight = result_weight(cfg, result)
+    if weight is None:
+        return ""
+    if weight.missing:
+        return '<p class="none">page weight: not all of its files are built</p>'
+    budget = cfg.pages.budget_kib
+    over = f", over the budget of {budget} KiB" if weight.over(budget) else ""
+    return (
+        f'<p class="{"why" if over else "weight"}">page weight: {human_size(weight.bytes)} a view '
+        f"(WebM and thumbnails){over}; full-size PNGs on click: "
+        f"{human_size(weight.click_bytes)}</p>"
+    )
+
+
+def _thumb(cfg: Config, set_id: str, k: int, out_root: Path, embed: bool) -> str:
+    """Thumbnail ``k`` under its frame number, linking to the full-size image (not
+    when embedded: the mailed file carries thumbnails only)."""
+    relpath = thumb_relpath(cfg, set_id, k)
+    if not (out_root / relpath).is_file():
+        return f'<span class="missing" title="{_e(str(relpath))}">{k}</span>'
+    image = (
+        f'<img src="{_src(out_root, relpath, embed)}" alt="{_e(set_id)} {k}" '
+        f'title="orientation {k}" loading="lazy">'
+    )
+    full = frame_relpath(cfg, set_id, k)
+    if not embed and (out_root / full).is_file():
+        image = f'<a href="{_src(out_root, full, embed)}">{image}</a>'
+    return f"<figure>{image}<figcaption>{k}</figcaption></figure>"
 
 
 def _animation(files: dict[str, PurePosixPath], out_root: Path, embed: bool) -> str:
@@ -239,6 +301,8 @@ section.stale{border-color:#f0ad4e}section.invalid{border-color:#d9534f}
 .anim video,.anim img{max-width:240px;max-height:240px;background:#fff}
 .anim{min-width:120px}.none{color:#999}
 .thumbs{display:grid;grid-template-columns:repeat(8,minmax(40px,96px));gap:4px;flex:1}
+.thumbs figure{margin:0;text-align:center}.thumbs figcaption{font-size:.75em;color:#666}
+.why{color:#a00;font-weight:bold}
 .thumbs img{width:100%;height:auto;
 background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/12px 12px}
 .missing{display:flex;align-items:center;justify-content:center;aspect-ratio:1;background:#f8d7da;

@@ -16,7 +16,9 @@ import ctypes
 import dataclasses
 import multiprocessing
 import os
+import queue
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -42,6 +44,19 @@ Status = Literal["built", "up-to-date", "stale", "failed"]
 
 
 @dataclass(frozen=True)
+class SetProgress:
+    """How far a worker is through one set: sent once it has planned the set's
+    stale outputs (``done`` 0), then after each output it writes."""
+
+    set_id: str
+    done: int
+    total: int
+
+
+ProgressSink = Callable[[SetProgress], None]
+
+
+@dataclass(frozen=True)
 class SetJob:
     """Everything a worker needs for one set: plain, picklable data."""
 
@@ -53,6 +68,10 @@ class SetJob:
     slice: Manifest
     # Shared with the other workers of the build: a bound on ffmpeg processes.
     encoders: EncoderSlots | None = None
+    # Outputs that differ from the plan only by encoder versions count as current.
+    accept_versions: bool = False
+    # Where to report progress output by output (picklable: a queue's ``put``).
+    progress: ProgressSink | None = None
 
 
 @dataclass
@@ -76,6 +95,9 @@ class SetResult:
     kind_seconds: dict[str, float] = field(default_factory=dict)
     # Recorded outputs of this set that the plan no longer makes (``--prune``).
     unplanned: list[str] = field(default_factory=list)
+    # Stale outputs that differ only by encoder versions: relpath ->
+    # [(library, version here, version recorded)].
+    other_versions: dict[str, list[tuple[str, Any, Any]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -122,7 +144,7 @@ def find_sets(cfg: Config, set_ids: Sequence[str] = ()) -> list[SourceSet]:
     by_id = {s.set_id: s for s in found}
     unknown = [s for s in set_ids if s not in by_id]
     if unknown:
-        raise UnknownSetError(unknown, cfg.paths.raw)
+        raise UnknownSetError(unknown, cfg.paths.raw, list(by_id))
     return [by_id[s] for s in dict.fromkeys(set_ids)]
 
 
@@ -135,15 +157,22 @@ def run(
     dry_run: bool = False,
     jobs: int | None = None,
     prune: bool = False,
+    accept_versions: bool = False,
     on_result: ProgressHook | None = None,
     on_plan: Callable[[int], None] | None = None,
+    on_progress: ProgressSink | None = None,
 ) -> BuildReport:
     """Build (or with ``dry_run``, plan) the named sets; the manifest is saved as
     sets finish (at most every 2 s, and always on the way out, interrupted or
     not), so an interrupted build keeps what it completed.
 
     With ``prune``, outputs recorded for sets no longer in the raw folder, and
-    outputs of the built sets that the plan no longer makes, are removed."""
+    outputs of the built sets that the plan no longer makes, are removed. With
+    ``accept_versions``, an output built with other encoder versions but otherwise
+    current is left as it is.
+
+    ``on_plan`` gets the number of sets that need a worker, ``on_progress`` each
+    :class:`SetProgress` of those sets (in this process, from any worker)."""
     started = time.perf_counter()
     chosen = tuple(stages) if stages is not None else tuple(all_stages())
     unknown_stages = [s for s in chosen if s not in all_stages()]
@@ -162,7 +191,8 @@ def run(
 
     by_set = manifest.outputs_by_set()
     for source in sources:
-        job = SetJob(source, cfg, chosen, force, dry_run, _slice(manifest, cfg, source, by_set))
+        ledger = _slice(manifest, cfg, source, by_set)
+        job = SetJob(source, cfg, chosen, force, dry_run, ledger, accept_versions=accept_versions)
         quick = process_set(job, may_decode=False)
         if quick is None:
             pending.append(job)
@@ -175,8 +205,11 @@ def run(
     workers = max(1, min(jobs or cfg.jobs, len(pending)))
     last_save = time.monotonic()
     try:
-        with _encoder_slots(cfg, workers) as slots:
-            pending = [dataclasses.replace(job, encoders=slots) for job in pending]
+        with (
+            _encoder_slots(cfg, workers) as slots,
+            _progress_channel(cfg, workers, on_progress if pending else None) as sink,
+        ):
+            pending = [dataclasses.replace(job, encoders=slots, progress=sink) for job in pending]
             for result in _execute(pending, workers):
                 if not dry_run:
                     manifest.merge(result.slice)
@@ -282,6 +315,35 @@ def _encoder_slots(cfg: Config, workers: int) -> Iterator[EncoderSlots | None]:
         yield EncoderSlots(folder, count)
 
 
+@contextlib.contextmanager
+def _progress_channel(
+    cfg: Config, workers: int, on_progress: ProgressSink | None
+) -> Iterator[ProgressSink | None]:
+    """A sink workers can report to, delivering to ``on_progress`` here: the hook
+    itself when sets run in this process, else a managed queue's ``put`` (picklable,
+    unlike a plain queue) drained by a thread of this process."""
+    if on_progress is None or workers == 1:
+        yield on_progress
+        return
+    with multiprocessing.get_context(_start_method(cfg)).Manager() as manager:
+        events: queue.Queue[SetProgress | None] = manager.Queue()
+
+        def deliver() -> None:
+            # the manager gone (a signal to the process group) ends the progress only
+            with contextlib.suppress(OSError, EOFError):
+                while (event := events.get()) is not None:
+                    on_progress(event)
+
+        reader = threading.Thread(target=deliver, name="muscle-assets-progress", daemon=True)
+        reader.start()
+        try:
+            yield events.put
+        finally:
+            with contextlib.suppress(OSError, EOFError):  # must not hide what is raised
+                events.put(None)
+            reader.join()
+
+
 def _start_method(cfg: Config) -> str | None:
     """``forkserver`` unless configured: oxipng's thread pool does not survive a
     ``fork``, so forking a process that has already encoded a PNG in-process (a
@@ -381,12 +443,19 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
                 fp = _output_fingerprint(spec, stage.VERSION, shas, crop, first.has_alpha)
                 planned.append((spec, fp))
         unplanned = _unplanned(ledger, set_id, planned, job.stages, stages)
-        stale = [
-            (spec, fp)
-            for spec, fp in planned
-            if job.force
-            or not ledger.output_current(str(spec.relpath), fp, _planned_path(out_root, spec))
-        ]
+        stale: list[tuple[OutputSpec, str]] = []
+        other_versions: dict[str, list[tuple[str, Any, Any]]] = {}
+        for spec, fp in planned:
+            relpath, where = str(spec.relpath), _planned_path(out_root, spec)
+            if not job.force and ledger.output_current(relpath, fp, where):
+                ledger.note_versions(relpath, spec.versions)
+                continue
+            differ = [] if job.force else _other_versions(ledger, spec, where, shas, crop, first)
+            if differ and job.accept_versions:
+                continue
+            if differ:
+                other_versions[relpath] = differ
+            stale.append((spec, fp))
         if job.dry_run or not stale:
             status: Status = "stale" if stale else "up-to-date"
             current = [w for spec, _ in planned if (w := ledger.written(str(spec.relpath)))]
@@ -399,9 +468,12 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
                 seconds=_since(started),
                 stage_seconds=timer.seconds,
                 unplanned=unplanned,
+                other_versions=other_versions,
             )
         if not may_decode:
             return None
+        report = job.progress or _ignore
+        report(SetProgress(set_id, 0, len(stale)))
         needed = sorted({k for spec, _ in stale for k in spec.frames})
         for k in needed:
             if k not in decoded:
@@ -422,8 +494,10 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
                     out = stages[spec.stage].render(spec, pixels, cfg, out_root)
                 if len(spec.frames) > 1:  # an animation's working buffers are free now
                     _give_back_memory()
-            ledger.record_output(set_id, fp, resolve_inside(out_root, spec.relpath), out)
+            dest = resolve_inside(out_root, spec.relpath)
+            ledger.record_output(set_id, fp, dest, out, spec.versions)
             written.append(out)
+            report(SetProgress(set_id, len(written), len(stale)))
         current = [w for spec, _ in planned if (w := ledger.written(str(spec.relpath)))]
         return SetResult(
             set_id,
@@ -562,9 +636,36 @@ def _crop(frame: Frame, box: Box) -> Image.Image:
     return frame.image.crop(box)
 
 
+def _other_versions(
+    ledger: Manifest, spec: OutputSpec, path: str, shas: dict[int, str], crop: Box, first: FrameInfo
+) -> list[tuple[str, Any, Any]]:
+    """``[(library, version here, version recorded)]`` when the recorded output would
+    be current but for its encoder versions; ``[]`` when it is stale for any other
+    reason (sources, config, a changed or missing file)."""
+    relpath = str(spec.relpath)
+    recorded = ledger.recorded_versions(relpath)
+    if not recorded or set(recorded) != {name for name, _ in spec.versions}:
+        return []
+    theirs = tuple((name, recorded[name]) for name, _ in spec.versions)
+    version = all_stages()[spec.stage].VERSION
+    fp = _output_fingerprint(spec, version, shas, crop, first.has_alpha, versions=theirs)
+    if theirs == spec.versions or not ledger.output_current(relpath, fp, path):
+        return []
+    return [(name, here, recorded[name]) for name, here in spec.versions if recorded[name] != here]
+
+
 def _output_fingerprint(
-    spec: OutputSpec, version: int, shas: dict[int, str], crop: Box, has_alpha: bool
+    spec: OutputSpec,
+    version: int,
+    shas: dict[int, str],
+    crop: Box,
+    has_alpha: bool,
+    versions: tuple[tuple[str, Any], ...] | None = None,
 ) -> str:
+    """The output's fingerprint; ``versions`` replaces the plan's encoder versions
+    (to ask whether a recorded output differs by those alone). The versions follow
+    the settings, as when they were one list, so earlier manifests stay current."""
+    versions = spec.versions if versions is None else versions
     return fingerprint(
         {
             "stage": spec.stage,
@@ -572,12 +673,16 @@ def _output_fingerprint(
             "kind": spec.kind,
             "relpath": str(spec.relpath),
             "size": [spec.width, spec.height],
-            "params": [[k, v] for k, v in spec.params],
+            "params": [[k, v] for k, v in (*spec.params, *versions)],
             "sources": [shas[k] for k in spec.frames],
             "crop": list(crop),
             "has_alpha": has_alpha,
         }
     )
+
+
+def _ignore(_: SetProgress) -> None:
+    pass
 
 
 def _since(started: float) -> float:
@@ -587,6 +692,7 @@ def _since(started: float) -> float:
 __all__ = [
     "BuildReport",
     "SetJob",
+    "SetProgress",
     "SetResult",
     "find_sets",
     "process_set",

@@ -7,18 +7,23 @@ pipeline's outputs under ``assets/images/``) and nothing else.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
+import pytest
 from PIL import Image
 
 from pipeline.encode import fit_size
+from pipeline.site_kit import SITE_FILES, kit_bytes
 
 REPO = Path(__file__).resolve().parent.parent
-JEKYLL_DIR = REPO / "jekyll"
+REQUIRE_ENV = "MUSCLE_ASSETS_REQUIRE_SITE"  # set by .ci/run: a missing program fails
+SKIP_ENV = "MUSCLE_ASSETS_SKIP_E2E"  # skip the site tests even when the programs are there
 
 LAYOUT = """<!DOCTYPE html>
 <html lang="en">
@@ -102,13 +107,31 @@ def write_sprite_stand_in(
     return tiles
 
 
+def site_program(name: str, env: str) -> str:
+    """The program for a site test (``$env`` or on PATH). Missing, the test skips
+    and says why, so ``make test`` passes on a machine with only Python; under
+    ``$MUSCLE_ASSETS_REQUIRE_SITE`` (CI) it fails instead."""
+    if os.environ.get(SKIP_ENV):
+        pytest.skip(f"{SKIP_ENV} is set")
+    found = os.environ.get(env) or shutil.which(name)
+    if found:
+        return found
+    why = f"{name} not found (install Debian's {name}, as .ci/run does, or set {env})"
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"{why}; {REQUIRE_ENV} is set", pytrace=False)
+    pytest.skip(why)
+
+
 def assemble_site(root: Path, out_root: Path, pages: dict[str, str], config: str) -> None:
     """The Jekyll source tree: config, layout, the shipped includes and scripts,
     pages and the pipeline's outputs under ``assets/images``."""
     (root / "_layouts").mkdir(parents=True)
     (root / "_layouts" / "page.html").write_text(LAYOUT, encoding="utf-8")
     (root / "_config.yml").write_text(config, encoding="utf-8")
-    shutil.copytree(JEKYLL_DIR, root, dirs_exist_ok=True)
+    for name in SITE_FILES:
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(kit_bytes(name))
     shutil.copytree(out_root, root / "assets" / "images", dirs_exist_ok=True)
     pages_dir = root / "pages" / "muscles"
     pages_dir.mkdir(parents=True, exist_ok=True)
@@ -178,3 +201,16 @@ def media_urls(html: str) -> list[tuple[str, str]]:
 
 def html_pages(site: Path) -> Iterator[Path]:
     yield from sorted(site.rglob("*.html"))
+
+
+def resolved_urls(built: Path) -> list[str]:
+    """Every media URL of every built page, asserting each is a file in ``built``."""
+    seen: list[str] = []
+    for page in html_pages(built):
+        for where, url in media_urls(page.read_text(encoding="utf-8")):
+            path = unquote(urlsplit(url).path)
+            assert path.startswith("/"), f"{page}: {where} {url!r} is not site-absolute"
+            target = built / path.lstrip("/")
+            assert target.is_file(), f"{page.relative_to(built)}: {where} {url} -> no file"
+            seen.append(path)
+    return seen

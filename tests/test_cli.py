@@ -37,9 +37,9 @@ def test_build_then_list_then_noop(tmp_path: Path) -> None:
 def test_unknown_set_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     cfg = str(_config(tmp_path))
     write_set(tmp_path / "raw", "Leg-Soleus")
-    code, _, err = invoke("build", "Leg-Nope", "Arm-Nope", "--config", cfg)
+    code, _, err = invoke("build", "Neck-Xyz", "Arm-Nope", "--config", cfg)
     assert code == 2
-    assert err.strip() == f"{tmp_path / 'raw'}: unknown set id(s): Leg-Nope, Arm-Nope"
+    assert err.strip() == f"{tmp_path / 'raw'}: unknown set id(s): Neck-Xyz, Arm-Nope"
 
 
 def test_one_stage_command_writes_only_its_outputs(tmp_path: Path) -> None:
@@ -48,7 +48,8 @@ def test_one_stage_command_writes_only_its_outputs(tmp_path: Path) -> None:
     code, _, _ = invoke("thumbs", "Leg-Soleus", "--config", cfg)
     assert code == 0
     written = sorted(p.name for p in (tmp_path / "out/muscles/png").iterdir())
-    assert len(written) == 16 and all(n.endswith("-thumb.png") for n in written)
+    assert len(written) == 32  # each thumbnail as PNG and as its WebP copy
+    assert all(n.endswith(("-thumb.png", "-thumb.webp")) for n in written)
 
 
 def test_defective_set_fails_build_with_one_line_per_problem(tmp_path: Path) -> None:
@@ -69,7 +70,7 @@ def test_check_is_a_gate_for_stale_outputs(tmp_path: Path) -> None:
     write_set(tmp_path / "raw", "Leg-Soleus")
     code, out, err = invoke("check", "--config", cfg)
     assert code == 1 and "stale output(s)" in out
-    assert f"{tmp_path / 'out/muscles/png/Leg-Soleus-1.png'}: stale or missing" in err
+    assert f"{tmp_path / 'out/muscles/png/Leg-Soleus-1.png'}: missing" in err
     code, _, _ = invoke("check", "--inputs-only", "--config", cfg)
     assert code == 0
     invoke("build", "--config", cfg)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_config
+from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
+from pipeline.site_kit import CONFIG_TEMPLATE, PAGE_TEMPLATE, kit_bytes
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -84,3 +85,29 @@ def test_shipped_config_is_valid() -> None:
     root = Path(__file__).resolve().parents[1]
     cfg = load_config(root / "config/pipeline.yaml")
     assert cfg.paths.raw == root / "raw"
+
+
+def test_configuration_reference_is_up_to_date() -> None:
+    """docs/configuration.md is generated; regenerate it after changing a key."""
+    from scripts.config_reference import DOC, render
+
+    assert DOC.read_text(encoding="utf-8") == render(), (
+        "docs/configuration.md is out of date: python -m scripts.config_reference"
+    )
+
+
+def test_site_template_holds_the_defaults(tmp_path: Path) -> None:
+    """The template init writes: every value but its paths is the default."""
+    (tmp_path / "site").mkdir()
+    config = tmp_path / "site" / "_muscle-assets" / "pipeline.yaml"
+    config.parent.mkdir()
+    config.write_bytes(kit_bytes(CONFIG_TEMPLATE))
+    (config.parent / "raw").mkdir()
+    (config.parent / "page-template.md").write_bytes(kit_bytes(PAGE_TEMPLATE))
+    cfg = load_config(config)
+    assert cfg.paths.site == tmp_path / "site"
+    assert cfg.paths.output_root == tmp_path / "site" / "assets" / "images"
+    defaults = Config()
+    assert dataclasses.replace(cfg, paths=defaults.paths) == dataclasses.replace(
+        defaults, pages=dataclasses.replace(defaults.pages, template=cfg.pages.template)
+    )

@@ -337,3 +337,79 @@ def test_committed_sample_pages_are_up_to_date(tmp_path: Path) -> None:
         assert [e["image_url"] for e in data["gallery"]] == [
             f"muscles/png/{result.set_id}-{k}.png" for k in range(1, 17)
         ]
+
+
+def legacy_page(set_id: str, title: str, permalink: str, gif: str | None) -> str:
+    """A hand-written page in the published site's style, under an older name: the
+    images entry, captions ending in the bare number, prose in the body."""
+    images = (
+        f"images:\n  - image_id: 'old'\n    image_name: '{gif}'\n"
+        f"    image_title: '{title}'\n    image_alt: '{title}' \n"
+        if gif
+        else "images:\n"
+    )
+    gallery = "".join(
+        f"  - image_url: muscles/png/{set_id}-{k}.png\n    caption: '{title} {k}'\n"
+        f"    title: '{title} {k}'\n"
+        for k in (1, 2)
+    )
+    return (
+        f"---\n\nlayout: page\npermalink: {permalink}\n\ntitle: '{title}'\n\n"
+        f"{images}\ngallery:\n{gallery}\n---\n\nWritten by hand.\n\n"
+        '{% include page-image im_id="old" %}\n\n{% include gallery %}\n'
+    )
+
+
+def test_a_page_under_an_older_name_is_updated_not_doubled(tmp_path: Path) -> None:
+    set_id = "Leg-MedialGastrocnemius"
+    write_set(tmp_path / "raw", set_id, size=SMALL)
+    write_set(tmp_path / "raw", "Leg", size=SMALL)
+    pages = tmp_path / "site" / "pages" / "muscles"
+    pages.mkdir(parents=True)
+    old = pages / "muscle_leg_medialheadofgastrocnemius.md"
+    title = "The medial head of the gastrocnemius"
+    old.write_text(
+        legacy_page(set_id, title, "/muscle/leg/medialgastrocnemius/", f"muscles/gif/{set_id}.gif"),
+        encoding="utf-8",
+    )
+    # The region's index page lives one folder up, as on the site.
+    region = pages.parent / "muscle_leg.md"
+    region.write_text(legacy_page("Leg", "The leg", "/muscle/leg/", "muscles/gif/Leg.gif"), "utf-8")
+    config = write_config(tmp_path, paths={"pages": str(pages)})
+
+    result = cli(config, "pages")
+    assert result.exit_code == 0, result.output
+    assert "pages: 0 created, 2 updated" in result.output
+    assert sorted(p.name for p in pages.iterdir()) == [old.name]
+    data = front(old)
+    assert [e["image_url"] for e in data["gallery"]] == [
+        f"muscles/png/{set_id}-{k}.png" for k in range(1, 17)
+    ]
+    assert data["gallery"][1]["caption"] == f"{title} 2"  # people's text is kept
+    assert data["images"][0]["image_id"] == "old"
+    assert old.read_text("utf-8").endswith(
+        "---\n\nWritten by hand.\n\n"
+        + ('{% include page-image im_id="old" %}\n\n{% include gallery %}\n')
+    )
+    assert len(front(region)["gallery"]) == 16
+
+
+def test_a_new_page_never_takes_a_permalink_in_use(tmp_path: Path) -> None:
+    write_set(tmp_path / "raw", "Leg-Soleus", size=SMALL)
+    write_set(tmp_path / "raw", "Leg-Plantaris", size=SMALL)
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    other = pages / "soleus.md"  # shows no GIF of the set, but has its permalink
+    text = legacy_page("Leg-Soleus", "Soleus", "/muscle/leg/soleus/", None)
+    other.write_text(text, encoding="utf-8")
+    config = write_config(tmp_path)
+
+    result = cli(config, "pages")
+    assert result.exit_code == 1
+    new = pages / "muscle_leg-soleus.md"
+    assert result.stderr.splitlines() == [
+        f"{new}:1: not created: {other} already has permalink /muscle/leg/soleus/ "
+        "(to make that page the set's, list the set's GIF in its images: as image_name)"
+    ]
+    assert not new.exists() and other.read_text("utf-8") == text
+    assert (pages / "muscle_leg-plantaris.md").is_file()  # the other set is not stopped

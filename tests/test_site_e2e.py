@@ -1,13 +1,15 @@
 """The shipped Jekyll includes in a real Jekyll build and a real headless Chromium.
 
 A small site is assembled from fixture pages (the site's front matter), the
-includes in ``jekyll/`` and the pipeline's outputs; ``jekyll build`` must succeed
+includes in ``pipeline/site_kit/`` and the pipeline's outputs; ``jekyll build`` must succeed
 and every image and video URL in the HTML must resolve to a file. Then Chromium
 loads a muscle page from a loopback server: no request may fail, the WebM must
 play, every thumbnail must load and dragging the viewer must turn the muscle.
 
-Needs Debian's ``jekyll`` and ``chromium`` (``.ci/run`` installs them). Set
-``MUSCLE_ASSETS_SKIP_E2E=1`` to skip locally; without it, missing programs fail.
+Needs Debian's ``jekyll`` and ``chromium``: without them these tests skip, with
+the reason in pytest's summary; ``.ci/run`` installs them and sets
+``MUSCLE_ASSETS_REQUIRE_SITE=1``, which turns a missing program into a failure.
+``MUSCLE_ASSETS_SKIP_E2E=1`` skips them even when the programs are there.
 The screenshot goes to ``$MUSCLE_ASSETS_ARTIFACTS`` (default
 ``output/test-artifacts/``).
 """
@@ -25,7 +27,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pytest
@@ -41,14 +42,14 @@ from tests.site_kit import (
     html_pages,
     img_attributes,
     jekyll_build,
-    media_urls,
     page_text,
+    resolved_urls,
+    site_program,
     write_sprite_stand_in,
 )
 
 pytestmark = pytest.mark.e2e
 
-SKIP_ENV = "MUSCLE_ASSETS_SKIP_E2E"
 SOLEUS = "Leg-Soleus"
 REGION = "Leg"
 SPRITE = "muscles/gif/Leg-sprite.webp"  # as the animation stage names it
@@ -62,18 +63,6 @@ muscle_assets:
 """
 
 
-def _program(name: str, env: str) -> str:
-    if os.environ.get(SKIP_ENV):
-        pytest.skip(f"{SKIP_ENV} is set")
-    found = os.environ.get(env) or shutil.which(name)
-    if not found:
-        pytest.fail(
-            f"{name} not found: install Debian's {name} (.ci/run does) or set {SKIP_ENV}=1",
-            pytrace=False,
-        )
-    return found
-
-
 @dataclass(frozen=True)
 class Site:
     root: Path  # Jekyll source
@@ -84,7 +73,7 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    jekyll = _program("jekyll", "MUSCLE_ASSETS_JEKYLL")
+    jekyll = site_program("jekyll", "MUSCLE_ASSETS_JEKYLL")
     base = tmp_path_factory.mktemp("site-e2e")
     raw = base / "raw"
     raw.mkdir()
@@ -153,21 +142,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     return Site(root, jekyll_build(jekyll, root), out_root, tuple(tiles))
 
 
-def _resolved_urls(built: Path) -> list[str]:
-    """Every media URL of every built page, asserting each is a file in ``built``."""
-    seen: list[str] = []
-    for page in html_pages(built):
-        for where, url in media_urls(page.read_text(encoding="utf-8")):
-            path = unquote(urlsplit(url).path)
-            assert path.startswith("/"), f"{page}: {where} {url!r} is not site-absolute"
-            target = built / path.lstrip("/")
-            assert target.is_file(), f"{page.relative_to(built)}: {where} {url} -> no file"
-            seen.append(path)
-    return seen
-
-
 def test_every_image_and_video_url_resolves(site: Site) -> None:
-    seen = _resolved_urls(site.built)
+    seen = resolved_urls(site.built)
     # The page uses every kind of output: a test that found no URLs would prove nothing.
     for suffix in (
         f"{SOLEUS}-3-thumb.png",
@@ -240,7 +216,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def page(tmp_path: Path) -> Iterator[Page]:
-    chromium = _program("chromium", "MUSCLE_ASSETS_CHROMIUM")
+    chromium = site_program("chromium", "MUSCLE_ASSETS_CHROMIUM")
     profile = tmp_path / "profile"
     profile.mkdir()
     browser = Browser(chromium, profile)
@@ -442,7 +418,7 @@ def test_bundled_sample_site(tmp_path: Path, page: Page) -> None:
     resolves, and each muscle page plays and loads in the browser."""
     if not any(SAMPLE_PAGES.glob("muscle_*.md")):
         pytest.skip(f"no sample pages in {SAMPLE_PAGES.relative_to(REPO)} (pages stage)")
-    jekyll = _program("jekyll", "MUSCLE_ASSETS_JEKYLL")
+    jekyll = site_program("jekyll", "MUSCLE_ASSETS_JEKYLL")
     pages_dir = tmp_path / "pages"
     shutil.copytree(SAMPLE_PAGES, pages_dir)
     out_root = tmp_path / "out"
@@ -468,7 +444,7 @@ def test_bundled_sample_site(tmp_path: Path, page: Page) -> None:
     root = tmp_path / "src"
     assemble_site(root, out_root, pages, config)
     built = jekyll_build(jekyll, root)
-    assert _resolved_urls(built)
+    assert resolved_urls(built)
 
     with _serve(built) as url:
         for set_id in set_ids:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
+import re
 import shlex
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import PIL
 import yaml
 from click.testing import CliRunner
+from packaging.requirements import Requirement
 
 from pipeline.cli import main
+from pipeline.manifest import MANIFEST_NAME
 from pipeline.runner import run
-from tests.conftest import MakeConfig, write_set
+from tests.conftest import MakeConfig, draw_frame, write_set
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,8 +45,9 @@ def test_check_passes_when_built_and_lists_each_stale_output(
     (out / "muscles/png/Leg-Soleus-9.webp").write_bytes(b"not the built file")
     stale = runner.invoke(main, ["check", "--config", str(config)])
     assert stale.exit_code == 1
-    assert f"{out / 'muscles/png/Leg-Soleus-2-thumb.png'}: stale or missing" in stale.output
-    assert f"{out / 'muscles/png/Leg-Soleus-9.webp'}: stale or missing" in stale.output
+    assert f"{out / 'muscles/png/Leg-Soleus-2-thumb.png'}: missing" in stale.output
+    changed = f"{out / 'muscles/png/Leg-Soleus-9.webp'}: stale: its sources or config changed"
+    assert changed in stale.output
     assert "2 stale output(s)" in stale.output
 
 
@@ -74,7 +81,97 @@ def test_pre_commit_hook_runs_the_check(raw: Path, out: Path, make_config: MakeC
         return subprocess.run(command, cwd=raw.parent, capture_output=True, text=True, timeout=120)
 
     stale = run_hook()
-    assert stale.returncode == 1 and "stale or missing" in stale.stderr
+    assert stale.returncode == 1 and ": missing" in stale.stderr
     run(make_config())
     clean = run_hook()
     assert clean.returncode == 0, clean.stderr
+
+
+def _build_with_pillow_reporting(version: str, config: Path) -> None:
+    """A build in a process whose Pillow calls itself ``version``: what a CI or
+    pre-commit environment with another Pillow records in the manifest."""
+    code = (
+        f"import PIL.Image; PIL.__version__ = {version!r}\n"
+        "from pipeline.cli import main\n"
+        f"main(['build', '-q', '--config', {str(config)!r}])"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_check_tells_other_encoder_versions_from_stale(raw: Path, out: Path) -> None:
+    write_set(raw, "Leg-Soleus")
+    config = _config_file(raw, out)
+    _build_with_pillow_reporting("9.9.9", config)
+    gif = out / "muscles/gif/Leg-Soleus.gif"
+    runner = CliRunner()
+
+    strict = runner.invoke(main, ["check", "--config", str(config)])
+    assert strict.exit_code == 1
+    here = PIL.__version__
+    assert strict.stderr.splitlines() == [
+        f"{gif}: built with other encoder versions (Pillow {here} here, 9.9.9 recorded); "
+        "--accept-versions accepts it"
+    ]
+    accepting = runner.invoke(main, ["check", "--accept-versions", "--config", str(config)])
+    assert accepting.exit_code == 0, accepting.output
+
+    # A changed source is stale whatever the versions.
+    draw_frame(4).save(raw / "Leg-Soleus-3.png")
+    changed = runner.invoke(main, ["check", "--accept-versions", "--config", str(config)])
+    assert changed.exit_code == 1
+    assert f"{gif}: stale: its sources or config changed" in changed.stderr
+
+
+def test_a_manifest_without_versions_stays_current(raw: Path, out: Path) -> None:
+    """Manifests written before versions were kept apart: their fingerprints hold
+    the versions, so nothing is rebuilt; the next build records them."""
+    write_set(raw, "Leg-Soleus")
+    config = _config_file(raw, out)
+    runner = CliRunner()
+    runner.invoke(main, ["build", "--config", str(config)])
+    manifest = out / MANIFEST_NAME
+    data = json.loads(manifest.read_text("utf-8"))
+    recorded = {k: v.pop("versions") for k, v in data["outputs"].items() if "versions" in v}
+    assert recorded["muscles/gif/Leg-Soleus.gif"]["pillow"] == PIL.__version__
+    manifest.write_text(json.dumps(data), "utf-8")
+    assert runner.invoke(main, ["check", "--config", str(config)]).exit_code == 0
+    rebuilt = runner.invoke(main, ["build", "--config", str(config)])
+    assert "0 file(s) written" in rebuilt.output
+    again = json.loads(manifest.read_text("utf-8"))["outputs"]
+    assert {k: v["versions"] for k, v in again.items() if "versions" in v} == recorded
+    assert sorted(recorded) == [f"muscles/gif/Leg-Soleus.{ext}" for ext in ("gif", "mp4", "webm")]
+
+
+def _runtime_requirements() -> set[str]:
+    """Every package the installed muscle-assets needs at run time, transitively."""
+    names: set[str] = set()
+    todo = ["muscle-assets"]
+    while todo:
+        for text in importlib.metadata.requires(todo.pop()) or []:
+            requirement = Requirement(text)
+            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+                continue  # an extra's, or another platform's (colorama on Windows)
+            key = _canonical(requirement.name)
+            if key not in names:
+                names.add(key)
+                todo.append(requirement.name)
+    return names
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_hook_pins_the_locked_runtime_versions() -> None:
+    """The pre-commit hook installs what make and CI install (requirements.lock)."""
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    (hook,) = [h for h in hooks if h["id"] == "muscle-assets-check"]
+    lock = {}
+    for line in (REPO / "requirements.lock").read_text("utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            lock[_canonical(name)] = version
+    pins = dict(pin.split("==") for pin in hook["additional_dependencies"])
+    assert {_canonical(n): v for n, v in pins.items()} == {
+        name: lock[name] for name in _runtime_requirements()
+    }

@@ -16,10 +16,11 @@ from typing import Any, Protocol, TypeVar
 from PIL import Image
 
 from pipeline.config import Config
-from pipeline.encode import resize
+from pipeline.encode import avif_bytes, png_bytes, resize, webp_bytes
 from pipeline.outputs import OutputSpec, Written
 
 T = TypeVar("T")
+Params = tuple[tuple[str, object], ...]
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,29 @@ def all_stages() -> dict[str, Stage]:
     from pipeline.stages import animation, thumbnails, variants
 
     return {"thumbs": thumbnails, "variants": variants, "animate": animation}
+
+
+def lossy_formats(cfg: Config) -> list[tuple[str, Params]]:
+    """The WebP/AVIF copies made of every still (full size, srcset widths and, with
+    ``variants.thumbs``, the thumbnail), each with the values that change its bytes."""
+    v = cfg.variants
+    formats: list[tuple[str, Params]] = []
+    if v.webp:
+        formats.append(("webp", (("quality", v.webp_quality), ("method", v.webp_method))))
+    if v.avif:
+        formats.append(("avif", (("quality", v.avif_quality), ("speed", v.avif_speed))))
+    return formats
+
+
+def still_bytes(spec: OutputSpec, pixels: SetPixels) -> tuple[str, bytes]:
+    """One frame at the planned size, encoded in the format its name ends with."""
+    (k,) = spec.frames
+    image = pixels.resized(k, (spec.width, spec.height))
+    fmt = spec.relpath.suffix.lstrip(".")
+    if fmt == "png":
+        return fmt, png_bytes(image, pixels.has_alpha, spec.param("optimize_level"))
+    if fmt == "webp":
+        return fmt, webp_bytes(image, pixels.has_alpha, spec.param("quality"), spec.param("method"))
+    if fmt == "avif":
+        return fmt, avif_bytes(image, pixels.has_alpha, spec.param("quality"), spec.param("speed"))
+    raise ValueError(f"unknown still format {fmt}")  # pragma: no cover - plans make the above

@@ -94,32 +94,31 @@ def plan(
         ("dithering", a.gif_dithering),
         ("transparent_tolerance", a.gif_transparent_tolerance),
         ("speed", a.gif_speed),
-        ("libimagequant", libimagequant_version()),
-        ("pillow", PIL.__version__),
     )
-    ffmpeg = ("imageio_ffmpeg", _package_version("imageio-ffmpeg"))
-    webm: Params = (*timing, ("crf", a.webm_crf), ("cpu_used", a.webm_cpu_used), ffmpeg)
+    # Encoder versions, apart from the settings (see OutputSpec.versions).
+    pillow: Params = (("pillow", PIL.__version__),)
+    quantizer: Params = (("libimagequant", libimagequant_version()), *pillow)
+    ffmpeg: Params = (("imageio_ffmpeg", _package_version("imageio-ffmpeg")),)
+    webm: Params = (*timing, ("crf", a.webm_crf), ("cpu_used", a.webm_cpu_used))
     mp4: Params = (
         *timing,
         ("background", a.background),
         ("crf", a.mp4_crf),
         ("preset", a.mp4_preset),
         ("tune", a.mp4_tune),
-        ffmpeg,
     )
     specs = [
-        OutputSpec(NAME, "gif", named("gif"), order, width, height, gif),
-        OutputSpec(NAME, "webm", named("webm"), order, width, height, webm),
-        OutputSpec(NAME, "mp4", named("mp4"), order, width, height, mp4),
+        OutputSpec(NAME, "gif", named("gif"), order, width, height, gif, quantizer),
+        OutputSpec(NAME, "webm", named("webm"), order, width, height, webm, ffmpeg),
+        OutputSpec(NAME, "mp4", named("mp4"), order, width, height, mp4, ffmpeg),
     ]
     if a.webp:
         webp: Params = (
             *timing,
             ("quality", a.webp_quality),
             ("method", a.webp_method),
-            ("pillow", PIL.__version__),
         )
-        specs.append(OutputSpec(NAME, "webp", named("webp"), order, width, height, webp))
+        specs.append(OutputSpec(NAME, "webp", named("webp"), order, width, height, webp, pillow))
     if a.sprite:
         layout = sprite_layout(len(order), (width, height), a)
         sheet = PurePosixPath(f"{set_id}-sprite.{a.sprite_format}")
@@ -128,10 +127,11 @@ def plan(
             *sorted(layout.items()),
             ("image", str(sheet)),
             ("quality", a.sprite_quality),
-            ("pillow", PIL.__version__),
         )
         sheet_w, sheet_h = layout["width"], layout["height"]
-        specs.append(OutputSpec(NAME, "sprite", folder / sheet, order, sheet_w, sheet_h, sprite))
+        specs.append(
+            OutputSpec(NAME, "sprite", folder / sheet, order, sheet_w, sheet_h, sprite, pillow)
+        )
         specs.append(
             OutputSpec(
                 NAME,
@@ -141,6 +141,7 @@ def plan(
                 sheet_w,
                 sheet_h,
                 sprite,
+                pillow,
             )
         )
     return specs

@@ -1,4 +1,6 @@
-"""Thumbnails: ``<SetId>-<k>-thumb.png``, fitting the configured box, aspect kept.
+"""Thumbnails: ``<SetId>-<k>-thumb.png``, fitting the configured box, aspect kept,
+and with ``variants.thumbs`` its WebP/AVIF copies (``-thumb.webp``), so that the
+``thumbs`` command alone remakes every thumbnail file after a size change.
 
 The theme derives a thumbnail's URL from the full image's by inserting ``-thumb``
 before the extension, so the name is fixed by the site, not by config.
@@ -10,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from pipeline.config import Config
-from pipeline.encode import fit_size, png_bytes
+from pipeline.encode import fit_size
 from pipeline.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
-from pipeline.stages import SetPixels
+from pipeline.stages import SetPixels, lossy_formats, still_bytes
 
 NAME = "thumbs"
 VERSION = 1
@@ -27,16 +29,22 @@ def plan(
     set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config
 ) -> list[OutputSpec]:
     width, height = fit_size(*size, cfg.thumbs.width, cfg.thumbs.height)
-    params = (("optimize_level", cfg.png.optimize_level),)
-    return [
-        OutputSpec(NAME, "thumb", thumb_relpath(cfg, set_id, k), (k,), width, height, params)
-        for k in frames
-    ]
+    png = (("optimize_level", cfg.png.optimize_level),)
+    lossy = lossy_formats(cfg) if cfg.variants.thumbs else []
+    specs: list[OutputSpec] = []
+    for k in frames:
+        path = thumb_relpath(cfg, set_id, k)
+        specs.append(OutputSpec(NAME, "thumb", path, (k,), width, height, png))
+        specs += [
+            OutputSpec(
+                NAME, f"thumb-{ext}", thumb_relpath(cfg, set_id, k, ext), (k,), width, height, p
+            )
+            for ext, p in lossy
+        ]
+    return specs
 
 
 def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> Written:
-    (k,) = spec.frames
-    image = pixels.resized(k, (spec.width, spec.height))
-    data = png_bytes(image, pixels.has_alpha, spec.param("optimize_level"))
+    fmt, data = still_bytes(spec, pixels)
     write_bytes_atomic(resolve_inside(out_root, spec.relpath), data)
-    return Written(spec.relpath, NAME, spec.kind, "png", spec.width, spec.height, len(data))
+    return Written(spec.relpath, NAME, spec.kind, fmt, spec.width, spec.height, len(data))

@@ -2,8 +2,8 @@
 
 - ``<SetId>-<k>.png``: the full-size gallery image, lossless (oxipng) after the
   shared crop: pixel-identical to the cropped source, and much smaller.
-- ``<SetId>-<k>.webp`` (and ``.avif`` when enabled), plus the same for the thumbnail
-  (``-thumb.webp``) so a ``<picture>`` can offer them.
+- ``<SetId>-<k>.webp`` (and ``.avif`` when enabled) so a ``<picture>`` can offer
+  them (the thumbnail's copies belong to the thumbs stage).
 - ``<SetId>-<k>-<w>w.webp`` (and ``.avif``) for each configured ``srcset`` width
   smaller than the frame.
 """
@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from pipeline.config import Config
-from pipeline.encode import avif_bytes, fit_size, png_bytes, webp_bytes, width_size
+from pipeline.encode import width_size
 from pipeline.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
-from pipeline.stages import SetPixels
-from pipeline.stages.thumbnails import thumb_relpath
+from pipeline.stages import SetPixels, lossy_formats, still_bytes
 
 NAME = "variants"
 VERSION = 1
@@ -31,14 +30,8 @@ def frame_relpath(cfg: Config, set_id: str, k: int, ext: str = "png") -> PurePos
 def plan(
     set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config
 ) -> list[OutputSpec]:
-    v = cfg.variants
     width, height = size
-    lossy: list[tuple[str, tuple[tuple[str, object], ...]]] = []
-    if v.webp:
-        lossy.append(("webp", (("quality", v.webp_quality), ("method", v.webp_method))))
-    if v.avif:
-        lossy.append(("avif", (("quality", v.avif_quality), ("speed", v.avif_speed))))
-    thumb = fit_size(width, height, cfg.thumbs.width, cfg.thumbs.height)
+    lossy = lossy_formats(cfg)
     specs: list[OutputSpec] = []
     png_dir = PurePosixPath(cfg.paths.png_dir)
     for k in frames:
@@ -59,18 +52,7 @@ def plan(
                     NAME, ext, frame_relpath(cfg, set_id, k, ext), (k,), width, height, params
                 )
             )
-            if v.thumbs:
-                specs.append(
-                    OutputSpec(
-                        NAME,
-                        f"thumb-{ext}",
-                        thumb_relpath(cfg, set_id, k, ext),
-                        (k,),
-                        *thumb,
-                        params,
-                    )
-                )
-            for target in sorted(set(v.widths)):
+            for target in sorted(set(cfg.variants.widths)):
                 if target >= width:
                     continue
                 w, h = width_size(width, height, target)
@@ -89,16 +71,6 @@ def plan(
 
 
 def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> Written:
-    (k,) = spec.frames
-    image = pixels.resized(k, (spec.width, spec.height))
-    fmt = spec.relpath.suffix.lstrip(".")
-    if fmt == "png":
-        data = png_bytes(image, pixels.has_alpha, spec.param("optimize_level"))
-    elif fmt == "webp":
-        data = webp_bytes(image, pixels.has_alpha, spec.param("quality"), spec.param("method"))
-    elif fmt == "avif":
-        data = avif_bytes(image, pixels.has_alpha, spec.param("quality"), spec.param("speed"))
-    else:  # pragma: no cover - plan() only makes the formats above
-        raise ValueError(f"unknown variant format {fmt}")
+    fmt, data = still_bytes(spec, pixels)
     write_bytes_atomic(resolve_inside(out_root, spec.relpath), data)
     return Written(spec.relpath, NAME, spec.kind, fmt, spec.width, spec.height, len(data))
