@@ -34,7 +34,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy
 import PIL
@@ -161,12 +161,17 @@ def _checked_workers(client: Client, address: str) -> int:
             f"Dask scheduler {address}: no workers connected after {WORKER_WAIT_SECONDS} s"
         ) from exc
     ours = encoder_versions()
-    reported: dict[str, dict[str, str]] = client.run(encoder_versions)
-    wrong = [
-        f"{worker}: {'; '.join(diff)}"
-        for worker, theirs in sorted(reported.items())
-        if (diff := differences(ours, theirs))
-    ]
+    # A worker without muscle-assets cannot even load the probe: named, not raised.
+    reported: dict[str, Any] = client.run(encoder_versions, on_error="return")
+    wrong = []
+    for worker, theirs in sorted(reported.items()):
+        if isinstance(theirs, BaseException):
+            wrong.append(
+                f"{worker}: cannot report its versions ({type(theirs).__name__}: "
+                f"{theirs}; is muscle-assets[dask] installed there?)"
+            )
+        elif diff := differences(ours, theirs):
+            wrong.append(f"{worker}: {'; '.join(diff)}")
     if wrong:
         raise VersionMismatchError(
             f"Dask scheduler {address}: refused worker(s) whose encoders differ from this "
