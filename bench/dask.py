@@ -12,9 +12,11 @@ pool on every core, and ``--scheduler`` against a Dask cluster on this machine
 with 1 and with 2 one-thread worker processes (``LocalCluster``, started before
 the clock runs, as a lab's standing cluster would be). Wall time is the CLI's,
 start-up and the cluster round trips included; every build's bytes are checked
-against the local one. On one machine the cluster has the same cores plus the
-cost of sending frames and outputs through sockets, so it should tie or lose;
-compare runs on an idle machine (the table shows the load average).
+against the local one. The two are not quite the same work: the cluster's
+workers are started (and their imports done) before the clock runs, and they are
+not held to the local pool's ``build.encoders`` limit on ffmpeg processes at
+once; the cluster pays for sending frames and outputs through sockets instead.
+Compare runs on an idle machine (the table shows the load average).
 """
 
 from __future__ import annotations
