@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CLI := $(BIN)/muscle-assets
 M ?=
 
-.PHONY: run build muscle check list test test-site test-install lint format lock docs-img bench bench-build bench-tools bench-animation bench-web bench-gifski bench-memory clean distclean sample
+.PHONY: run build muscle check list test test-site test-install lint format lock docs-img bench bench-build bench-tools bench-animation bench-web bench-gifski bench-memory bench-dask clean distclean sample
 
 # Python is checked before anything is made. The stamp is written last: a .venv
 # without it (a failed or interrupted set-up) is removed and made again, and a
@@ -75,7 +75,7 @@ docs-img: $(STAMP)  ## regenerate docs/img/preview.png (needs chromium and pngqu
 sample: $(STAMP)  ## regenerate raw/ from the renderer
 	$(BIN)/python scripts/render_sample.py --out raw
 
-bench: bench-build bench-animation bench-web bench-memory  ## every benchmark (results in bench/results/)
+bench: bench-build bench-animation bench-web bench-memory bench-dask  ## every benchmark (results in bench/results/)
 
 bench-build: $(STAMP) bench-tools  ## full/incremental/parallel build vs a reference recipe (BUILD_ARGS="--config bench/speed.yaml")
 	$(BIN)/python bench/build.py $(BUILD_ARGS)
@@ -123,6 +123,11 @@ bench-web: $(STAMP) bench-gifski
 # once into bench/corpus/.
 bench-memory: $(STAMP)
 	$(BIN)/python -m bench.memory $(MEMORY_ARGS)
+
+# The same corpus as bench-build, built by the local pool and on a Dask cluster of
+# 1 and 2 workers on this machine (DASK_ARGS="--sets 4" for a quick look).
+bench-dask: $(STAMP)
+	$(BIN)/python -m bench.cluster $(DASK_ARGS)
 
 clean:  ## remove generated outputs
 	rm -rf output

@@ -69,11 +69,14 @@ class Options:
         """Whether human-readable lines go to stdout (not with -q or --json)."""
         return self.verbosity >= 0 and not self.json
 
-    def load(self) -> Config:
+    def load(self, **overrides: Any) -> Config:
+        """The config file with these options on top (and ``overrides``, dotted
+        keys, from a command's own options)."""
         path = self.config if self.config is not None else default_config_path()
         return load_config(
             path,
             **{"build.jobs": self.jobs, "paths.output": self.output, "paths.site": self.site},
+            **overrides,
         )
 
 
@@ -396,9 +399,17 @@ def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> N
         help="Also remove outputs of sets no longer in the raw folder, and outputs "
         "the plan no longer makes (recorded in the manifest only).",
     )
+    @click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Render the sets on this Dask scheduler, e.g. tcp://host:8786 "
+        "(overrides build.scheduler; needs muscle-assets[dask]).",
+    )
     @common_options
-    def command(opts: Options, set_ids: Sequence[str], wait: bool, prune: bool) -> None:
-        cfg = opts.load()
+    def command(
+        opts: Options, set_ids: Sequence[str], wait: bool, prune: bool, scheduler: str | None
+    ) -> None:
+        cfg = opts.load(**{"build.scheduler": scheduler})
         pages: list[pages_step.PageResult] | None = None
         with _writer(cfg, opts, wait) as held:
             lock_fd = held.fd if held is not None else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -186,6 +187,9 @@ class BuildConfig:
     # Seconds one encoder (ffmpeg) run may take before it is stopped and its set
     # fails; None: sized to the work (pipeline.video.encoder_timeout), at most 600.
     encoder_timeout: float | None = None
+    # A Dask scheduler (tcp://host:port) that renders the sets instead of local
+    # workers (docs/distributed.md); None: local worker processes.
+    scheduler: str | None = None
 
 
 @dataclass(frozen=True)
@@ -487,6 +491,12 @@ def _semantic_problems(config: Config) -> list[str]:
         problems.append(
             "build.encoder_timeout: must be a number of seconds, above 0, at most 86400"
         )
+    scheduler = config.build.scheduler
+    if scheduler is not None and not _SCHEDULER_RE.fullmatch(scheduler):
+        problems.append(
+            f"build.scheduler: expected a Dask scheduler address like "
+            f"'tcp://host:8786', got {scheduler!r}"
+        )
     problems.extend(_pages_problems(config))
     problems.extend(_folder_problems(p))
     return problems
@@ -531,6 +541,10 @@ _SYSTEM_FOLDERS = frozenset(
         "/var/tmp",
     ]
 )
+
+
+# A Dask scheduler address: protocol, host (a name, IPv4 or [IPv6]), optional port.
+_SCHEDULER_RE = re.compile(r"(tcp|tls|ws|wss|ucx)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?")
 
 
 def _folder_problems(p: PathsConfig) -> list[str]:

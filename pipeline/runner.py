@@ -338,6 +338,12 @@ def _execute(
 ) -> Generator[SetResult, None, None]:
     if not jobs:
         return
+    scheduler = jobs[0].cfg.build.scheduler
+    if scheduler is not None and not jobs[0].dry_run:  # a dry run only probes: kept here
+        from pipeline import distributed  # Dask is an optional extra
+
+        yield from distributed.execute(jobs, scheduler)
+        return
     if workers == 1:
         for job in jobs:
             yield _run_job(job)
@@ -427,9 +433,15 @@ def _helper_init(line: lifeline.Lifeline) -> None:
 
 
 def _worker_init(line: lifeline.Lifeline) -> None:
-    """Tie the worker to the main process (:mod:`pipeline.lifeline`).
+    """Tie the worker to the main process (:mod:`pipeline.lifeline`), then tune
+    its allocator (:func:`tune_memory`)."""
+    line.hold()
+    lifeline.worker_signals()
+    tune_memory()
 
-    Then fix glibc's mmap threshold (at 9 MiB) in the worker. By default glibc raises
+
+def tune_memory() -> None:
+    """Fix glibc's mmap threshold (at 9 MiB) in a worker. By default glibc raises
     it, and its heap trim threshold with it (to twice as much), after the first
     large buffer is freed; from then on freed frames stay in the worker's heap and
     it sits at its high-water mark, about 25 MB more each, while it feeds ffmpeg.
@@ -437,8 +449,6 @@ def _worker_init(line: lifeline.Lifeline) -> None:
     the heap goes back to the OS. 9 MiB keeps the quantiser's 8 MB buffers in
     the heap: a lower threshold maps them anew each time, and the page faults
     cost about 7 % of a build (measured). Elsewhere than glibc this does nothing."""
-    line.hold()
-    lifeline.worker_signals()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 9 << 20)
 
