@@ -141,8 +141,8 @@ class AnimationConfig:
     gif_dithering: float = 0.25
     gif_transparent_tolerance: int = 3
     gif_speed: int = 3
-    webm_crf: int = 32
-    webm_cpu_used: int = 0
+    webm_crf: int = 30
+    webm_cpu_used: int = 2
     mp4_crf: int = 23
     mp4_preset: Literal[
         "ultrafast",

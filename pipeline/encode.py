@@ -118,7 +118,10 @@ def _palette_png(image: Image.Image, level: int, palette: PngPalette) -> bytes:
         color_type=oxipng.ColorType.indexed(colours),
         bit_depth=8,
     )
-    data: bytes = raw.create_optimized_png(level=level)
+    # One row filter, oxipng's entropy heuristic, instead of the level's trial of
+    # several: on indexed renders it makes the same bytes (within 0.5 %) in two
+    # thirds of oxipng's time (docs/web-weight.md, "Build time").
+    data: bytes = raw.create_optimized_png(level=level, filter=[oxipng.RowFilter.Entropy])
     return data
 
 

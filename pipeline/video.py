@@ -17,8 +17,11 @@ duplicated or dropped frame. ffmpeg runs from an argument list, never a shell.
   colour at the edges keeps 39.0 dB but costs 97 KiB and draws a dark fringe in
   Safari; the plain composite (alpha kept) is 64 KiB but 33.9 dB (eroded edges);
   a binary alpha plane 86 KiB. See docs/web-weight.md.
-- ``-cpu-used 0`` (libvpx's slowest, best search) makes the WebM 12-14 % smaller
-  than ``1`` on realistic renders, at the same quality.
+- ``-cpu-used 2`` at CRF 30 takes a third to a half of the CPU time of
+  ``-cpu-used 0`` at CRF 32 (the old default) and, unlike it, beats the ffmpeg
+  recipe (CRF 32, libvpx's default ``-cpu-used 1``) on PSNR, SSIM and
+  SSIMULACRA2, for 20 % more bytes than the old default (docs/web-weight.md,
+  "Build time").
 - MP4: composited onto the background colour (H.264 has no alpha), ``yuv420p``
   for every browser, even dimensions, and ``+faststart`` so playback starts before
   the file has fully arrived. ``-preset veryslow -tune film`` at CRF 23 is about
@@ -54,8 +57,8 @@ ENCODER_THREADS = 1
 
 @dataclass(frozen=True)
 class WebmSettings:
-    crf: int = 32
-    cpu_used: int = 0
+    crf: int = 30
+    cpu_used: int = 2
 
 
 @dataclass(frozen=True)

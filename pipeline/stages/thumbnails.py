@@ -17,7 +17,7 @@ from pipeline.outputs import OutputSpec, Written, resolve_inside, write_bytes_at
 from pipeline.stages import SetPixels, lossy_formats, still_bytes
 
 NAME = "thumbs"
-VERSION = 1
+VERSION = 2  # 2: palette PNGs with one row filter (Entropy)
 ENCODER_KINDS: frozenset[str] = frozenset()
 
 
