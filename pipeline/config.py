@@ -137,7 +137,7 @@ class AnimationConfig:
     duration_ms: int = 100
     background: str = "#ffffff"
     gif_colors: int = 256
-    gif_quality: int = 88
+    gif_quality: int = 80
     gif_dithering: float = 0.25
     gif_transparent_tolerance: int = 3
     gif_speed: int = 3

@@ -45,7 +45,7 @@ class GifSettings:
     transparent_tolerance: int = 3
     dithering: float = 0.25
     max_colors: int = 256
-    quality: int = 88
+    quality: int = 80
     speed: int = 3
 
 
