@@ -26,7 +26,8 @@ from pipeline.site_kit import CONFIG_TEMPLATE, kit_bytes
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 _SECTION = re.compile(r"^(\w+):")
-_KEY = re.compile(r"^  (?:# )?(\w+):[^#]*?(?:#\s?(.*))?$")
+# a key line: the value may be quoted and hold a "#" ("#ffffff"); the comment follows
+_KEY = re.compile(r"""^  (?:# )?(\w+):(?:"[^"]*"|'[^']*'|[^#"'])*?(?:#\s?(.*))?$""")
 _MORE = re.compile(r"^\s+#\s+(.*)$")
 
 HEADER = """\
