@@ -204,7 +204,7 @@ def list_cmd(opts: Options) -> None:
     """List the sets found, their frame counts, status and page weight."""
     cfg = opts.load()
     sets = {s.set_id: s for s in find_sets(cfg)}
-    report = run(cfg, dry_run=True, jobs=cfg.jobs)
+    report = run(cfg, dry_run=True)
     if opts.json:
         counts = {set_id: len(s.frames) for set_id, s in sets.items()}
         _echo_json(report_json(cfg, "list", report, dry_run=True, ok=True, frames=counts))
@@ -253,7 +253,7 @@ def check(opts: Options, set_ids: Sequence[str], inputs_only: bool, accept_versi
     """Validate sets; report stale outputs, stale pages and pages over the weight
     budget (pages.budget_kib); exit 1 on any problem (a CI gate)."""
     cfg = opts.load()
-    report = run(cfg, set_ids, dry_run=True, jobs=cfg.jobs, accept_versions=accept_versions)
+    report = run(cfg, set_ids, dry_run=True, accept_versions=accept_versions)
     problems = _print_failures(report, opts)
     stale = 0
     to_build = {r.set_id for r in report.results if r.stale} if not inputs_only else set()
@@ -361,7 +361,7 @@ def preview(opts: Options, embed: bool) -> None:
     from pipeline.preview import warning_count, write_preview
 
     cfg = opts.load()
-    report = run(cfg, dry_run=True, jobs=cfg.jobs)
+    report = run(cfg, dry_run=True)
     path = write_preview(cfg, report, embed=embed)
     if opts.verbosity >= 0:
         warnings = sum(warning_count(r) for r in report.results)
@@ -458,7 +458,7 @@ def pages_cmd(opts: Options, set_ids: Sequence[str], wait: bool) -> None:
     if not pages_step.enabled(cfg):
         raise ConfigError("config", ["paths.pages: not set (set paths.pages or paths.site)"])
     with _writer(cfg, opts, wait):
-        report = run(cfg, set_ids, dry_run=True, jobs=cfg.jobs)
+        report = run(cfg, set_ids, dry_run=True)
         _print_failures(report, opts)
         pages = _update_pages(cfg, report, opts)
     if not report.ok or any(p.status == "failed" for p in pages):
@@ -620,7 +620,6 @@ def _run_with_progress(
             stages=stages,
             force=opts.force,
             dry_run=opts.dry_run,
-            jobs=cfg.build.jobs,  # None: cores and available memory decide
             prune=prune,
             on_result=on_result,
             on_plan=on_plan,

@@ -234,10 +234,6 @@ class Config:
     build: BuildConfig = field(default_factory=BuildConfig)
     pages: PagesConfig = field(default_factory=PagesConfig)
 
-    @property
-    def jobs(self) -> int:
-        return self.build.jobs or os.cpu_count() or 1
-
 
 def load_config(path: Path | str | None = None, **overrides: Any) -> Config:
     """Load ``path`` (or the defaults), apply dotted overrides, validate everything.

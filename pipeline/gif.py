@@ -38,15 +38,16 @@ DISPOSE_BACKGROUND = 2  # clear the frame's rectangle to transparent after showi
 
 @dataclass(frozen=True)
 class GifSettings:
-    """Everything that changes the GIF's bytes besides the pixels."""
+    """Everything that changes the GIF's bytes besides the pixels. No defaults:
+    they are the config's (``stages.animation.gif_settings``), kept in one place."""
 
-    duration_ms: int = 100
-    matte: tuple[int, int, int] = (255, 255, 255)
-    transparent_tolerance: int = 3
-    dithering: float = 0.25
-    max_colors: int = 256
-    quality: int = 80
-    speed: int = 3
+    duration_ms: int
+    matte: tuple[int, int, int]
+    transparent_tolerance: int
+    dithering: float
+    max_colors: int
+    quality: int
+    speed: int
 
 
 def matte(rgba: np.ndarray, colour: tuple[int, int, int], tolerance: int) -> np.ndarray:

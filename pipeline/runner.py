@@ -433,10 +433,9 @@ def _helper_init(line: lifeline.Lifeline) -> None:
 
 
 def _worker_init(line: lifeline.Lifeline) -> None:
-    """Tie the worker to the main process (:mod:`pipeline.lifeline`), then tune
+    """Tie the worker to the main process as every helper process is, then tune
     its allocator (:func:`tune_memory`)."""
-    line.hold()
-    lifeline.worker_signals()
+    _helper_init(line)
     tune_memory()
 
 

@@ -57,15 +57,19 @@ ENCODER_THREADS = 1
 
 @dataclass(frozen=True)
 class WebmSettings:
-    crf: int = 30
-    cpu_used: int = 2
+    """The VP9 settings; the defaults are the config's (``AnimationConfig``)."""
+
+    crf: int
+    cpu_used: int
 
 
 @dataclass(frozen=True)
 class Mp4Settings:
-    crf: int = 23
-    preset: str = "veryslow"
-    tune: str | None = "film"
+    """The x264 settings; the defaults are the config's (``AnimationConfig``)."""
+
+    crf: int
+    preset: str
+    tune: str | None
 
 
 # The default limit on one encoder run: a minute, plus 4 s per megapixel of
