@@ -306,8 +306,11 @@ def index_pages(cfg: Config) -> PageIndex:
 
 
 def _front_matter_data(path: Path) -> dict[str, Any]:
+    """A page's values; {} for one that cannot be read (a FIFO or device in a
+    page's place is opened without blocking and refused, never waited on)."""
     try:
-        data = fmt.read_values(path.read_text("utf-8"))
+        with open_regular(path) as handle:
+            data = fmt.read_values(handle.read().decode("utf-8"))
     except (OSError, UnicodeDecodeError, fmt.FrontMatterError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -138,6 +138,20 @@ def test_a_page_that_is_a_fifo_fails_alone(corpus: Corpus) -> None:
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
 
 
+def test_a_fifo_among_other_pages_is_skipped_when_looking_for_a_set_page(
+    corpus: Corpus,
+) -> None:
+    """A set without its page makes the step read the other pages (to find one
+    under an older name): a FIFO there is not a page, and must not be waited on."""
+    pages = page_corpus(corpus, "New")
+    (pages / "muscle_new.md").unlink()
+    os.mkfifo(pages / "notes.md")
+    done = pages_process(corpus)
+    assert done.returncode == 0, done.stderr
+    assert len(gallery_of(pages / "muscle_new.md")) == corpus.count
+    assert stat.S_ISFIFO((pages / "notes.md").lstat().st_mode)
+
+
 # -- 6. YAML aliases ---------------------------------------------------------------
 
 LAUGHS = "lol0: &l0 lol\n" + "".join(
