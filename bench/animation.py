@@ -39,13 +39,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pipeline.blend import composite
-from pipeline.config import AnimationConfig, Config, load_config, parse_colour
-from pipeline.crop import shared_crop
-from pipeline.frames import decode
-from pipeline.gif import encode_gif
-from pipeline.stages.animation import animation_size, fit_frame, gif_settings
-from pipeline.video import (
+from pipeline.codecs.blend import composite
+from pipeline.codecs.gif import encode_gif
+from pipeline.codecs.video import (
     Mp4Settings,
     WebmSettings,
     encode_mp4,
@@ -53,6 +49,10 @@ from pipeline.video import (
     ffmpeg_exe,
     ffmpeg_version,
 )
+from pipeline.config import AnimationConfig, Config, load_config, parse_colour
+from pipeline.sources.crop import shared_crop
+from pipeline.sources.frames import decode
+from pipeline.stages.animation import animation_size, fit_frame, gif_settings
 from scripts.render_sample import render_set
 
 ROOT = Path(__file__).resolve().parent.parent

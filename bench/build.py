@@ -399,8 +399,8 @@ def quality(raw: Path, theirs: Path, ours: Path) -> dict[str, Any]:
     probe and crop functions."""
     sys.path.insert(0, str(ROOT))
     from pipeline.config import CropConfig, FramesConfig
-    from pipeline.crop import shared_crop
-    from pipeline.frames import decode
+    from pipeline.sources.crop import shared_crop
+    from pipeline.sources.frames import decode
 
     ours_db, theirs_db = [], []
     png_dir = ours / "muscles" / "png"

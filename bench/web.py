@@ -11,7 +11,7 @@ On a generated corpus of realistic renders (``bench/renders.py``, cached under
    the whole process tree (``bench.build.measured``);
 2. the reference recipe (``bench/recipe.sh``, run with bash and timed as a whole)
    (a) on our cropped frames, at our output sizes: the sources cut to the crop box
-   our build used (recomputed from its manifest with ``pipeline.crop``), and
+   our build used (recomputed from its manifest with ``pipeline.sources.crop``), and
    (b) on the uncropped sources, which is what a site without this pipeline ships;
 3. our build again at ``--jobs 1`` through the library, for its CPU seconds per
    output kind (``--no-one-core`` skips it);
@@ -45,12 +45,12 @@ from PIL import Image
 from bench import build as bench_build
 from bench.animation import decode_gif
 from bench.renders import FRAMES, VERSION, render_set
-from pipeline.blend import composite
+from pipeline.codecs.blend import composite
 from pipeline.config import Config, load_config, parse_colour
-from pipeline.crop import shared_crop, union
-from pipeline.frames import Box, FrameInfo
-from pipeline.manifest import Manifest
 from pipeline.runner import find_sets
+from pipeline.sources.crop import shared_crop, union
+from pipeline.sources.frames import Box, FrameInfo
+from pipeline.state.manifest import Manifest
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -26,8 +26,7 @@ from typing import Any, TypeVar
 import click
 from tqdm import tqdm
 
-from pipeline import __version__, cleanup
-from pipeline import pages as pages_step
+from pipeline import __version__
 from pipeline.config import (
     DEFAULT_CONFIG,
     SITE_CONFIG,
@@ -37,10 +36,12 @@ from pipeline.config import (
 )
 from pipeline.errors import ConfigError, PipelineError, UnknownSetError
 from pipeline.jsonreport import report_json
-from pipeline.lock import HeldLock, exclusive_build
-from pipeline.outputs import human_size
 from pipeline.runner import BuildReport, SetProgress, SetResult, find_sets, run
-from pipeline.weight import result_weight
+from pipeline.site import pages as pages_step
+from pipeline.site.weight import result_weight
+from pipeline.state import cleanup
+from pipeline.state.lock import HeldLock, exclusive_build
+from pipeline.state.outputs import human_size
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -358,7 +359,7 @@ def _command_line(opts: Options, command: str, set_ids: Iterable[str]) -> str:
 @command_options("config", "jobs", "output", "site", "quiet", "verbose")
 def preview(opts: Options, embed: bool) -> None:
     """Write a contact sheet of every set to <output root>/preview/index.html."""
-    from pipeline.preview import warning_count, write_preview
+    from pipeline.site.preview import warning_count, write_preview
 
     cfg = opts.load()
     report = run(cfg, dry_run=True)
@@ -375,7 +376,7 @@ def preview(opts: Options, embed: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace files the site changed.")
 def init_cmd(site: Path, force: bool) -> None:
     """Set up a Jekyll site: config, page template, includes, viewer script, .gitignore."""
-    from pipeline.init import init_site
+    from pipeline.site.init import init_site
 
     try:
         report = init_site(site, force=force)
@@ -506,7 +507,7 @@ def _writer(
 def clean(opts: Options, wait: bool) -> None:
     """Remove every output the manifest records, then the manifest, and the preview
     page this tool wrote; nothing else."""
-    from pipeline.preview import remove_preview
+    from pipeline.site.preview import remove_preview
 
     cfg = opts.load()
     out_root = cfg.paths.output_root
@@ -691,7 +692,7 @@ def _summary(report: BuildReport, dry_run: bool) -> str:
 
 
 def _weight_summary(cfg: Config, results: Iterable[SetResult]) -> str | None:
-    """One line on what the built pages weigh (see :mod:`pipeline.weight`)."""
+    """One line on what the built pages weigh (see :mod:`pipeline.site.weight`)."""
     weights = [w for r in results if (w := result_weight(cfg, r)) is not None and not w.missing]
     if not weights:
         return None

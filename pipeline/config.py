@@ -185,7 +185,7 @@ class BuildConfig:
     # workers, at least one. Each holds 90-170 MB, so this bounds peak memory.
     encoders: int | None = None
     # Seconds one encoder (ffmpeg) run may take before it is stopped and its set
-    # fails; None: sized to the work (pipeline.video.encoder_timeout), at most 600.
+    # fails; None: sized to the work (pipeline.codecs.video.encoder_timeout), at most 600.
     encoder_timeout: float | None = None
     # A Dask scheduler (tcp://host:port) that renders the sets instead of local
     # workers (docs/distributed.md); None: local worker processes.

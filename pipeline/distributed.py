@@ -40,9 +40,9 @@ import numpy
 import PIL
 from PIL import features
 
+from pipeline.codecs.quantize import libimagequant_version
+from pipeline.codecs.video import ffmpeg_exe
 from pipeline.errors import PipelineError
-from pipeline.outputs import Written, open_regular, resolve_inside, write_bytes_atomic
-from pipeline.quantize import libimagequant_version
 from pipeline.runner import (
     SetJob,
     SetResult,
@@ -51,8 +51,8 @@ from pipeline.runner import (
     process_set,
     tune_memory,
 )
-from pipeline.sets import Defect
-from pipeline.video import ffmpeg_exe
+from pipeline.sources.sets import Defect
+from pipeline.state.outputs import Written, open_regular, resolve_inside, write_bytes_atomic
 
 if TYPE_CHECKING:
     from distributed import Client, Future

@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.config import Config
-from pipeline.pages import PageResult
 from pipeline.runner import BuildReport, SetResult
-from pipeline.weight import PageWeight, result_weight
+from pipeline.site.pages import PageResult
+from pipeline.site.weight import PageWeight, result_weight
 
 FORMAT = 1
 

@@ -30,17 +30,18 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from pipeline import check as checks
-from pipeline import cleanup, lifeline
+from pipeline import lifeline
 from pipeline.config import Config
-from pipeline.crop import shared_crop
 from pipeline.errors import FrameError, PipelineError, UnknownSetError
-from pipeline.frames import Box, Frame, FrameInfo, decode
-from pipeline.lock import EncoderSlots, encoder_slots
-from pipeline.manifest import Manifest, fingerprint
-from pipeline.outputs import OutputSpec, Written, resolve_inside
-from pipeline.sets import Defect, SourceSet, discover
+from pipeline.sources import check as checks
+from pipeline.sources.crop import shared_crop
+from pipeline.sources.frames import Box, Frame, FrameInfo, decode
+from pipeline.sources.sets import Defect, SourceSet, discover
 from pipeline.stages import SetPixels, Stage, all_stages
+from pipeline.state import cleanup
+from pipeline.state.lock import EncoderSlots, encoder_slots
+from pipeline.state.manifest import Manifest, fingerprint
+from pipeline.state.outputs import OutputSpec, Written, resolve_inside
 
 Status = Literal["built", "up-to-date", "stale", "failed"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from pipeline import frontmatter as fm
+from pipeline.site import frontmatter as fm
 
 
 def page(set_id: str, title: str, count: int = 16) -> str:

@@ -25,7 +25,7 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from pipeline.cli import main
-from pipeline.manifest import MANIFEST_NAME
+from pipeline.state.manifest import MANIFEST_NAME
 from tests.conftest import write_set
 
 SIZE = 48
@@ -219,7 +219,7 @@ def assert_decodes(path: Path) -> None:
 _HOLDER = """
 import sys
 from pathlib import Path
-from pipeline.lock import output_lock
+from pipeline.state.lock import output_lock
 with output_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     sys.stdin.read()

@@ -18,8 +18,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from PIL import Image
 
-from pipeline.encode import fit_size
-from pipeline.site_kit import SITE_FILES, kit_bytes
+from pipeline.codecs.encode import fit_size
+from pipeline.site.kit import SITE_FILES, kit_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_ENV = "MUSCLE_ASSETS_REQUIRE_SITE"  # set by .ci/run: a missing program fails

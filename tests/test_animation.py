@@ -15,14 +15,14 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from pipeline.blend import composite
 from pipeline.cli import main
+from pipeline.codecs.blend import composite
+from pipeline.codecs.gif import matte
+from pipeline.codecs.video import ffmpeg_exe
 from pipeline.config import AnimationConfig, config_from_dict
 from pipeline.errors import ConfigError
-from pipeline.gif import matte
 from pipeline.runner import run
 from pipeline.stages.animation import animation_size, fit_frame
-from pipeline.video import ffmpeg_exe
 from tests.conftest import MakeConfig, write_set
 
 SET = "Leg-Soleus"

@@ -15,7 +15,7 @@ from PIL import Image
 
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
-from pipeline.lock import LOCK_NAME
+from pipeline.state.lock import LOCK_NAME
 from tests.conftest import draw_frame
 from tests.faultkit import (
     SIZE,

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pipeline.cli import main
-from pipeline.outputs import human_size
+from pipeline.state.outputs import human_size
 from tests.conftest import write_set
 
 SET = "Leg-Soleus"

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
-from pipeline.site_kit import CONFIG_TEMPLATE, PAGE_TEMPLATE, kit_bytes
+from pipeline.site.kit import CONFIG_TEMPLATE, PAGE_TEMPLATE, kit_bytes
 
 
 def _write(tmp_path: Path, text: str) -> Path:

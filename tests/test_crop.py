@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from pipeline.config import CropConfig
-from pipeline.crop import shared_crop
 from pipeline.runner import run
+from pipeline.sources.crop import shared_crop
 from tests.conftest import MakeConfig, write_set
 
 

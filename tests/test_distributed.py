@@ -27,8 +27,8 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.config import config_from_dict
 from pipeline.errors import ConfigError
-from pipeline.manifest import MANIFEST_NAME
 from pipeline.runner import BuildReport, run
+from pipeline.state.manifest import MANIFEST_NAME
 from tests.conftest import write_set
 from tests.test_parallel import recorded, tree_bytes
 

@@ -20,13 +20,13 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from pipeline import frontmatter
 from pipeline.config import config_from_dict
 from pipeline.errors import LockError, OutputError
-from pipeline.lock import LOCK_NAME, output_lock
-from pipeline.manifest import MANIFEST_NAME
-from pipeline.outputs import resolve_inside
+from pipeline.site import frontmatter
 from pipeline.stages import thumbnails
+from pipeline.state.lock import LOCK_NAME, output_lock
+from pipeline.state.manifest import MANIFEST_NAME
+from pipeline.state.outputs import resolve_inside
 from tests.faultkit import (
     Corpus,
     Untouched,

@@ -12,7 +12,7 @@ from PIL import Image
 
 from pipeline.config import FramesConfig
 from pipeline.errors import FrameError
-from pipeline.frames import decode
+from pipeline.sources.frames import decode
 
 
 def _png16(path: Path, pixels: np.ndarray, colour_type: int) -> None:

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline import frontmatter as fm
-from pipeline.frontmatter import BlockSpec, Field, FrontMatterError
+from pipeline.site import frontmatter as fm
+from pipeline.site.frontmatter import BlockSpec, Field, FrontMatterError
 
 SET = "Leg-Soleus"
 GIF = f"muscles/gif/{SET}.gif"

@@ -24,9 +24,9 @@ import pytest
 import yaml
 from PIL import Image, PngImagePlugin
 
-from pipeline import frontmatter
-from pipeline.lock import LOCK_NAME
-from pipeline.manifest import MANIFEST_NAME
+from pipeline.site import frontmatter
+from pipeline.state.lock import LOCK_NAME
+from pipeline.state.manifest import MANIFEST_NAME
 from tests.conftest import draw_frame
 from tests.faultkit import (
     SIZE,

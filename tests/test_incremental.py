@@ -17,10 +17,10 @@ from PIL import Image
 
 from pipeline.cli import main
 from pipeline.config import Config
-from pipeline.lock import LOCK_NAME
-from pipeline.manifest import MANIFEST_NAME
 from pipeline.runner import BuildReport, run
 from pipeline.stages import all_stages
+from pipeline.state.lock import LOCK_NAME
+from pipeline.state.manifest import MANIFEST_NAME
 from tests.conftest import MakeConfig, write_set
 
 Snapshot = dict[str, tuple[int, str]]

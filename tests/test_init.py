@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.init import IGNORED, init_site
-from pipeline.site_kit import SITE_FILES, kit_bytes
+from pipeline.site.init import IGNORED, init_site
+from pipeline.site.kit import SITE_FILES, kit_bytes
 from tests.conftest import write_set
 from tests.site_kit import LAYOUT, REPO, jekyll_build, resolved_urls, site_program
 

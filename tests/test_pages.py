@@ -15,12 +15,12 @@ import yaml
 from click.testing import CliRunner, Result
 from PIL import Image
 
-from pipeline import frontmatter
 from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
-from pipeline.pages import update_pages
 from pipeline.runner import run
+from pipeline.site import frontmatter
+from pipeline.site.pages import update_pages
 from tests.conftest import MakeConfig, write_set
 
 REPO = Path(__file__).resolve().parent.parent

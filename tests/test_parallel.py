@@ -14,11 +14,11 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.lock import LOCK_NAME, EncoderSlots
-from pipeline.manifest import MANIFEST_NAME
-from pipeline.outputs import OutputSpec
 from pipeline.runner import _in_turn, _StepTimer, run
 from pipeline.stages import all_stages
+from pipeline.state.lock import LOCK_NAME, EncoderSlots
+from pipeline.state.manifest import MANIFEST_NAME
+from pipeline.state.outputs import OutputSpec
 from tests.conftest import MakeConfig, write_set
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.codecs.encode import png_from_params, png_params
 from pipeline.config import Config, PngConfig
-from pipeline.encode import png_from_params, png_params
 from pipeline.runner import run
 from tests.conftest import MakeConfig, write_set
 from tests.test_incremental import changed, snapshot, written

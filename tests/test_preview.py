@@ -10,8 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.preview import preview_path, render_preview, write_preview
 from pipeline.runner import run
+from pipeline.site.preview import preview_path, render_preview, write_preview
 from tests.conftest import MakeConfig, write_set
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.lock import LOCK_NAME
-from pipeline.manifest import MANIFEST_NAME
-from pipeline.video import ffmpeg_exe
+from pipeline.codecs.video import ffmpeg_exe
+from pipeline.state.lock import LOCK_NAME
+from pipeline.state.manifest import MANIFEST_NAME
 from tests.faultkit import (
     Corpus,
     assert_built,

@@ -1,7 +1,7 @@
 """The shipped Jekyll includes in a real Jekyll build and a real headless Chromium.
 
 A small site is assembled from fixture pages (the site's front matter), the
-includes in ``pipeline/site_kit/`` and the pipeline's outputs; ``jekyll build`` must succeed
+includes in ``pipeline/site/kit/`` and the pipeline's outputs; ``jekyll build`` must succeed
 and every image and video URL in the HTML must resolve to a file. Then Chromium
 loads a muscle page from a loopback server: no request may fail, the WebM must
 play, every thumbnail must load and dragging the viewer must turn the muscle.

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from packaging.requirements import Requirement
 
 from pipeline.cli import main
-from pipeline.manifest import MANIFEST_NAME
 from pipeline.runner import run
+from pipeline.state.manifest import MANIFEST_NAME
 from tests.conftest import MakeConfig, draw_frame, write_set
 
 REPO = Path(__file__).resolve().parent.parent

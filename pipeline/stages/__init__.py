@@ -15,9 +15,9 @@ from typing import Any, Protocol, TypeVar
 
 from PIL import Image
 
+from pipeline.codecs.encode import avif_bytes, png_from_params, resize, webp_bytes
 from pipeline.config import Config
-from pipeline.encode import avif_bytes, png_from_params, resize, webp_bytes
-from pipeline.outputs import OutputSpec, Written
+from pipeline.state.outputs import OutputSpec, Written
 
 T = TypeVar("T")
 Params = tuple[tuple[str, object], ...]

@@ -24,20 +24,26 @@ import numpy as np
 import PIL
 from PIL import Image
 
+from pipeline.codecs.encode import resize, width_size
+from pipeline.codecs.gif import GifSettings, encode_gif
+from pipeline.codecs.quantize import libimagequant_version
+from pipeline.codecs.video import (
+    Mp4Settings,
+    WebmSettings,
+    encode_mp4,
+    encode_webm,
+    encoder_timeout,
+)
 from pipeline.config import AnimationConfig, Config, parse_colour
-from pipeline.encode import resize, width_size
 from pipeline.errors import OutputError
-from pipeline.gif import GifSettings, encode_gif
-from pipeline.outputs import (
+from pipeline.stages import SetPixels
+from pipeline.state.outputs import (
     OutputSpec,
     Written,
     atomic_path,
     resolve_inside,
     write_bytes_atomic,
 )
-from pipeline.quantize import libimagequant_version
-from pipeline.stages import SetPixels
-from pipeline.video import Mp4Settings, WebmSettings, encode_mp4, encode_webm, encoder_timeout
 
 NAME = "animate"
 VERSION = 2  # 2: the WebM's colour is composited on the page colour

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
+from pipeline.codecs.encode import fit_size, png_params, png_versions
 from pipeline.config import Config
-from pipeline.encode import fit_size, png_params, png_versions
-from pipeline.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
 from pipeline.stages import SetPixels, lossy_formats, still_bytes
+from pipeline.state.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
 
 NAME = "thumbs"
 VERSION = 2  # 2: palette PNGs with one row filter (Entropy)

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 
 from pipeline.config import CropConfig
-from pipeline.frames import Box
+from pipeline.sources.frames import Box
 
 
 def union(boxes: Iterable[Box]) -> Box:

@@ -17,15 +17,15 @@ import html
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from pipeline.cleanup import remove_empty_folders
 from pipeline.config import Config
 from pipeline.errors import OutputError
-from pipeline.outputs import Written, human_size, write_bytes_atomic
 from pipeline.runner import BuildReport, SetResult
+from pipeline.site.weight import result_weight
 from pipeline.stages.animation import animation_relpath
 from pipeline.stages.thumbnails import thumb_relpath
 from pipeline.stages.variants import frame_relpath
-from pipeline.weight import result_weight
+from pipeline.state.cleanup import remove_empty_folders
+from pipeline.state.outputs import Written, human_size, write_bytes_atomic
 
 PREVIEW_DIR = "preview"
 _TITLE_PREFIX = "muscle-assets preview: "  # also how clean knows the page is ours
@@ -215,7 +215,7 @@ def _set_section(
 
 
 def _weight(cfg: Config, result: SetResult) -> str:
-    """What a view of the set's page downloads (see :mod:`pipeline.weight`)."""
+    """What a view of the set's page downloads (see :mod:`pipeline.site.weight`)."""
     weight = result_weight(cfg, result)
     if weight is None:
         return ""

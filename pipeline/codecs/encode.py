@@ -15,8 +15,8 @@ import numpy as np
 import oxipng
 from PIL import Image
 
+from pipeline.codecs.quantize import QualityTooLow, libimagequant_version, quantize_shared
 from pipeline.config import PngConfig
-from pipeline.quantize import QualityTooLow, libimagequant_version, quantize_shared
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import OutputError
-from pipeline.manifest import MANIFEST_NAME, Manifest, file_sha256
-from pipeline.outputs import resolve_inside
+from pipeline.state.manifest import MANIFEST_NAME, Manifest, file_sha256
+from pipeline.state.outputs import resolve_inside
 
 
 @dataclass

@@ -44,7 +44,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from pipeline import lifeline
-from pipeline.blend import composite
+from pipeline.codecs.blend import composite
 from pipeline.errors import OutputError, PipelineError
 
 # Threads per encoder: a constant, not the core count, because x264's and libvpx's

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline.frames import FrameInfo, frame_problem
-from pipeline.sets import Defect
+from pipeline.sources.frames import FrameInfo, frame_problem
+from pipeline.sources.sets import Defect
 
 
 def set_defects(infos: Mapping[int, FrameInfo], paths: Mapping[int, Path]) -> list[Defect]:

@@ -4,7 +4,7 @@ Runs after the asset stages, from their plan (paths and pixel sizes), never from
 pixels. A page is rewritten only when its managed keys change, so a rebuild with
 nothing new leaves every page (and its mtime) alone; a page that does not exist yet
 is made from a template. What a person wrote (titles, captions, alt texts, the
-body) is kept; see :mod:`pipeline.frontmatter` for how the text is edited.
+body) is kept; see :mod:`pipeline.site.frontmatter` for how the text is edited.
 """
 
 from __future__ import annotations
@@ -20,21 +20,21 @@ from typing import Any, Literal
 
 import yaml
 
-from pipeline import frontmatter as fmt
 from pipeline.config import Config
 from pipeline.errors import ConfigError, PageError, PipelineError
-from pipeline.outputs import (
+from pipeline.runner import SetResult
+from pipeline.site import frontmatter as fmt
+from pipeline.site.kit import PAGE_TEMPLATE, kit_bytes
+from pipeline.stages.animation import animation_relpath
+from pipeline.stages.thumbnails import thumb_relpath
+from pipeline.stages.variants import frame_relpath
+from pipeline.state.outputs import (
     NotRegularFileError,
     OutputSpec,
     Written,
     open_regular,
     write_bytes_atomic,
 )
-from pipeline.runner import SetResult
-from pipeline.site_kit import PAGE_TEMPLATE, kit_bytes
-from pipeline.stages.animation import animation_relpath
-from pipeline.stages.thumbnails import thumb_relpath
-from pipeline.stages.variants import frame_relpath
 
 PageStatus = Literal["unchanged", "updated", "created", "failed"]
 

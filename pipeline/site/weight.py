@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from pipeline.config import Config
-from pipeline.outputs import Written, human_size
 from pipeline.runner import SetResult
 from pipeline.stages.animation import animation_relpath
 from pipeline.stages.thumbnails import thumb_relpath
 from pipeline.stages.variants import frame_relpath
+from pipeline.state.outputs import Written, human_size
 
 BIGGEST_LISTED = 3
 

@@ -9,7 +9,7 @@ reusing unchanged pixels. Here every choice is explicit:
   and made opaque, so there is no dark or light halo; a pixel whose blend is within
   ``transparent_tolerance`` of the matte becomes transparent instead (it looks the
   same on the page and compresses better).
-- One palette for all frames (libimagequant, see :mod:`pipeline.quantize`), with
+- One palette for all frames (libimagequant, see :mod:`pipeline.codecs.quantize`), with
   one transparent entry.
 - Transparent sets: each frame covers only its object's box and is cleared after
   it is shown (disposal 2), so the background stays transparent on any page.
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import GifImagePlugin, Image
 
-from pipeline.blend import over
-from pipeline.frames import mask_bbox
-from pipeline.quantize import quantize_shared
+from pipeline.codecs.blend import over
+from pipeline.codecs.quantize import quantize_shared
+from pipeline.sources.frames import mask_bbox
 
 DISPOSE_NONE = 1  # leave the frame in place: the next one draws on top
 DISPOSE_BACKGROUND = 2  # clear the frame's rectangle to transparent after showing it

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.errors import LockError, OutputError
-from pipeline.outputs import TEMP_MARK, TEMP_SUFFIX, _describe_os_error
+from pipeline.state.outputs import TEMP_MARK, TEMP_SUFFIX, _describe_os_error
 
 LOCK_NAME = ".muscle-assets.lock"
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ManifestError
-from pipeline.frames import PROBE_VERSION, FrameInfo
-from pipeline.outputs import Written, open_regular, write_bytes_atomic
+from pipeline.sources.frames import PROBE_VERSION, FrameInfo
+from pipeline.state.outputs import Written, open_regular, write_bytes_atomic
 
 MANIFEST_NAME = ".muscle-assets-manifest.json"
 FORMAT_VERSION = 1

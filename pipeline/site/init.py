@@ -1,6 +1,6 @@
 """``muscle-assets init``: make a Jekyll site ready for the pipeline.
 
-Writes what a site needs and the wheel ships (:mod:`pipeline.site_kit`): the
+Writes what a site needs and the wheel ships (:mod:`pipeline.site.kit`): the
 commented config and the page template under ``_muscle-assets/``, the Liquid
 includes and the viewer script at the paths the pages use, and the ``.gitignore``
 lines for the pipeline's scratch files. A file the site changed is never replaced
@@ -15,10 +15,10 @@ from typing import Literal
 
 from pipeline.config import SITE_CONFIG, SITE_CONFIG_DIR
 from pipeline.errors import FileError
-from pipeline.lock import LOCK_NAME
-from pipeline.outputs import write_bytes_atomic
-from pipeline.preview import PREVIEW_DIR
-from pipeline.site_kit import CONFIG_TEMPLATE, PAGE_TEMPLATE, SITE_FILES, kit_bytes
+from pipeline.site.kit import CONFIG_TEMPLATE, PAGE_TEMPLATE, SITE_FILES, kit_bytes
+from pipeline.site.preview import PREVIEW_DIR
+from pipeline.state.lock import LOCK_NAME
+from pipeline.state.outputs import write_bytes_atomic
 
 Action = Literal["created", "unchanged", "kept", "replaced", "appended"]
 

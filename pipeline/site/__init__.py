@@ -1,0 +1,1 @@
+"""The Jekyll side: front matter, pages, page weight, preview, `init` and its kit."""

@@ -1,0 +1,1 @@
+"""Reading orientation sets: discover, decode and probe, validate, crop."""

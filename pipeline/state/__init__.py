@@ -1,0 +1,1 @@
+"""What persists between builds: the manifest, atomic outputs, the lock, cleanup."""
