@@ -39,20 +39,20 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pipeline.codecs.blend import composite
+from pipeline.build import find_sets
 from pipeline.codecs.gif import encode_gif
+from pipeline.codecs.pixels import composite, rgb
 from pipeline.codecs.video import (
-    Mp4Settings,
-    WebmSettings,
     encode_mp4,
     encode_webm,
     ffmpeg_exe,
     ffmpeg_version,
 )
-from pipeline.config import AnimationConfig, Config, load_config, parse_colour
-from pipeline.sources.crop import shared_crop
+from pipeline.config import AnimationConfig, Config, load_config
+from pipeline.plan import BuildOptions, plan_set, probe_set
 from pipeline.sources.frames import decode
-from pipeline.stages.animation import animation_size, fit_frame, gif_settings
+from pipeline.stages.animation import fit_frame, gif_settings, mp4_settings, webm_settings
+from pipeline.state.manifest import Manifest
 from scripts.render_sample import render_set
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,14 +143,15 @@ def ensure_corpus(corpus: Path, size: int, sets: int) -> Path:
 
 def prepare(raw: Path, set_id: str, cfg: Config, anim: AnimationConfig, tmp: Path) -> SetFrames:
     """Decode, crop with the shared crop, resize to the animation size: what every
-    encoder gets."""
-    decoded = [decode(raw / f"{set_id}-{k}.png", k, cfg.frames) for k in range(1, FRAMES + 1)]
-    first = decoded[0].info
-    boxes = [f.info.bbox for f in decoded if f.info.bbox is not None]
-    box = shared_crop(boxes, first.width, first.height, cfg.crop)
-    size = animation_size(box[2] - box[0], box[3] - box[1], anim)
+    encoder gets. The crop box and the size are the pipeline's plan of the set."""
+    (source,) = find_sets(cfg, [set_id])
+    plan = probe_set(plan_set(source, cfg, Manifest(), BuildOptions(("animate",), dry_run=True)))
+    gif = plan.output("animate", "gif")
+    assert plan.crop is not None and gif is not None, f"{set_id}: {plan.defects or plan.error}"
+    box, size, first = plan.crop, (gif.width, gif.height), plan.probes[min(plan.probes)]
+    decoded = [decode(path, k, cfg.frames) for k, path in sorted(source.frames.items())]
     frames = [np.asarray(fit_frame(f.image.crop(box), size)) for f in decoded]
-    background = parse_colour(anim.background) or (255, 255, 255)
+    background = rgb(anim.background)
     folder, flat = tmp / "frames", tmp / "flat"
     folder.mkdir(parents=True)
     flat.mkdir()
@@ -195,7 +196,6 @@ def _imagemagick() -> list[str] | None:
 
 def encoders(anim: AnimationConfig, tools: Tools) -> list[tuple[str, str, Runner | str]]:
     """(name, kind, runner or the reason it is missing)."""
-    background = parse_colour(anim.background) or (255, 255, 255)
     delay_cs = max(2, round(anim.duration_ms / 10))
     rate = f"{1000}/{anim.duration_ms}"
     ffmpeg = [tools.ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-framerate", rate]
@@ -207,15 +207,12 @@ def encoders(anim: AnimationConfig, tools: Tools) -> list[tuple[str, str, Runner
 
     def ours_webm(s: SetFrames, out: Path) -> Path:
         dest = out / "ours.webm"
-        settings = WebmSettings(crf=anim.webm_crf, cpu_used=anim.webm_cpu_used)
-        encode_webm(s.frames, anim.duration_ms, s.has_alpha, background, settings, dest)
+        encode_webm(s.frames, s.has_alpha, webm_settings(anim), dest)
         return dest
 
     def ours_mp4(s: SetFrames, out: Path) -> Path:
         dest = out / "ours.mp4"
-        tune = None if anim.mp4_tune == "none" else anim.mp4_tune
-        settings = Mp4Settings(crf=anim.mp4_crf, preset=anim.mp4_preset, tune=tune)
-        encode_mp4(s.frames, anim.duration_ms, background, settings, dest)
+        encode_mp4(s.frames, mp4_settings(anim), dest)
         return dest
 
     def gifski(s: SetFrames, out: Path) -> Path:

@@ -53,13 +53,13 @@ CORES = len(os.sched_getaffinity(0))
 # -- the child: one library build, reported as JSON ------------------------------
 def child(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT))
+    from pipeline.build import build
     from pipeline.config import config_from_dict
-    from pipeline.runner import run
 
     data = settings(args.config, Path(args.raw), Path(args.output))
     data.setdefault("build", {}).update(jobs=args.jobs)
     cfg = config_from_dict(data, Path.cwd())
-    report = run(cfg, args.set_ids or ())
+    report = build(cfg, args.set_ids or ())
     stages: dict[str, float] = {}
     kinds: dict[str, float] = {}
     for result in report.results:

@@ -36,7 +36,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -45,12 +45,11 @@ from PIL import Image
 from bench import build as bench_build
 from bench.animation import decode_gif
 from bench.renders import FRAMES, VERSION, render_set
-from pipeline.codecs.blend import composite
-from pipeline.config import Config, load_config, parse_colour
-from pipeline.runner import find_sets
-from pipeline.sources.crop import shared_crop, union
-from pipeline.sources.frames import Box, FrameInfo
-from pipeline.state.manifest import Manifest
+from pipeline.build import build
+from pipeline.codecs.pixels import Box, composite, rgb
+from pipeline.config import Config, load_config
+from pipeline.plan import SetPlan
+from pipeline.sources.crop import union
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -108,10 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     print(f"our build (muscle-assets build, {CORES} cores) ...", flush=True)
     res["ours"] = our_build(cfg, config_path)
-    boxes = crop_boxes(cfg)
-    sizes = output_sizes(cfg)
+    plans = set_plans(cfg)
+    boxes = crop_boxes(plans)
+    sizes = output_sizes(plans)
     res["crop"] = {s: list(b) for s, b in boxes.items()}
-    res["object_share"] = object_share(cfg)
+    res["object_share"] = object_share(plans)
     print(
         "object box over the turn, share of the canvas: "
         + ", ".join(f"{s} {v:.0%}" for s, v in res["object_share"].items()),
@@ -131,11 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("quality ...", flush=True)
     frames = [int(k) for k in args.frames.split(",")]
     perceptual = [int(k) for k in args.perceptual_frames.split(",") if k]
-    res["quality"] = quality(cfg, raw, boxes, WORK / "recipe-cropped", frames, perceptual)
+    res["quality"] = quality(cfg, raw, plans, WORK / "recipe-cropped", frames, perceptual)
     res["page"] = {
-        "ours": page_weight(cfg, cfg.paths.output_root, boxes, ours=True),
-        "recipe_cropped": page_weight(cfg, WORK / "recipe-cropped", boxes, ours=False),
-        "recipe_uncropped": page_weight(cfg, WORK / "recipe-uncropped", boxes, ours=False),
+        "ours": page_weight(plans, cfg.paths.output_root, ours=True),
+        "recipe_cropped": page_weight(plans, WORK / "recipe-cropped", ours=False),
+        "recipe_uncropped": page_weight(plans, WORK / "recipe-uncropped", ours=False),
     }
     res["targets"] = targets(res)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -227,49 +227,50 @@ def our_build(cfg: Config, config_path: Path) -> dict[str, Any]:
     }
 
 
-def probes(cfg: Config) -> dict[str, list[FrameInfo]]:
-    """Each set's frame probes (size, visible box), as our build recorded them in
-    its manifest."""
-    manifest = Manifest.load(cfg.paths.output_root)
-    found: dict[str, list[FrameInfo]] = {}
-    for source in find_sets(cfg):
-        found[source.set_id] = [
-            FrameInfo.from_json(manifest.frames[manifest.sources[path.name]["sha256"]])
-            for _, path in sorted(source.frames.items())
-        ]
-    return found
+def set_plans(cfg: Config) -> dict[str, SetPlan]:
+    """Each set's plan after our build (a dry run: nothing is decoded): its crop
+    box, its probes and its outputs' names and sizes, as the pipeline computes
+    them, so the recipe gets exactly our crop and sizes and both sides' files are
+    found under the plan's names."""
+    return {r.set_id: r.plan for r in build(cfg, dry_run=True).results}
 
 
-def crop_boxes(cfg: Config) -> dict[str, Box]:
-    """The crop box of each set: the pipeline's own ``shared_crop`` of its probes."""
-    return {
-        set_id: shared_crop(
-            [i.bbox for i in infos if i.bbox], infos[0].width, infos[0].height, cfg.crop
-        )
-        for set_id, infos in probes(cfg).items()
-    }
+def crop_boxes(plans: dict[str, SetPlan]) -> dict[str, Box]:
+    boxes = {}
+    for set_id, plan in plans.items():
+        assert plan.crop is not None, f"{set_id}: not planned ({plan.defects or plan.error})"
+        boxes[set_id] = plan.crop
+    return boxes
 
 
-def object_share(cfg: Config) -> dict[str, float]:
+def object_share(plans: dict[str, SetPlan]) -> dict[str, float]:
     """How much of the canvas the object covers as it turns: its box over the
     16 frames (before the crop margin), as a fraction of the canvas area."""
     shares = {}
-    for set_id, infos in probes(cfg).items():
+    for set_id, plan in plans.items():
+        infos = list(plan.probes.values())
         left, top, right, bottom = union(i.bbox for i in infos if i.bbox)
         shares[set_id] = (right - left) * (bottom - top) / (infos[0].width * infos[0].height)
     return shares
 
 
-def output_sizes(cfg: Config) -> dict[str, dict[str, list[int]]]:
-    """Pixel sizes of each set's GIF and video, as our build recorded them."""
-    manifest = Manifest.load(cfg.paths.output_root)
+def output_sizes(plans: dict[str, SetPlan]) -> dict[str, dict[str, list[int]]]:
+    """Pixel sizes of each set's GIF and video, as planned."""
     sizes: dict[str, dict[str, list[int]]] = {}
-    for set_id, outputs in manifest.outputs_by_set().items():
-        for relpath in outputs:
-            written = manifest.written(relpath)
-            if written is not None and written.kind in ("gif", "webm"):
-                sizes.setdefault(set_id, {})[written.kind] = [written.width, written.height]
+    for set_id, plan in plans.items():
+        for kind in ("gif", "webm"):
+            output = plan.output("animate", kind)
+            assert output is not None
+            sizes.setdefault(set_id, {})[kind] = [output.width, output.height]
     return sizes
+
+
+def named(plan: SetPlan, stage: str, kind: str, k: int | None = None) -> PurePosixPath:
+    """An output's name in our build (relative to the output root); the recipe's
+    file has the same name, in one flat folder."""
+    output = plan.output(stage, kind, k)
+    assert output is not None, f"{plan.set_id}: no {kind} planned"
+    return output.relpath
 
 
 def cut(raw: Path, boxes: dict[str, Box], target: Path) -> Path:
@@ -331,7 +332,7 @@ def one_core(one: dict[str, Any]) -> dict[str, Any]:
 def quality(
     cfg: Config,
     raw: Path,
-    boxes: dict[str, Box],
+    plans: dict[str, SetPlan],
     theirs: Path,
     frames: list[int],
     perceptual: list[int],
@@ -340,8 +341,8 @@ def quality(
     the scored orientations of every set; sets are scored in parallel."""
     with cf.ProcessPoolExecutor(CORES) as pool:
         jobs = [
-            pool.submit(score_set, cfg, raw, s, box, theirs, frames, perceptual)
-            for s, box in sorted(boxes.items())
+            pool.submit(score_set, cfg, raw, plan, theirs, frames, perceptual)
+            for _, plan in sorted(plans.items())
         ]
         per_set = [job.result() for job in jobs]
     summary: dict[str, Any] = {}
@@ -363,36 +364,37 @@ def quality(
 def score_set(
     cfg: Config,
     raw: Path,
-    set_id: str,
-    box: Box,
+    plan: SetPlan,
     theirs: Path,
     frames: list[int],
     perceptual: list[int],
 ) -> dict[str, Any]:
-    page = parse_colour(cfg.animation.background) or (255, 255, 255)
+    page = rgb(cfg.animation.background)
     ours = cfg.paths.output_root
-    png_dir, gif_dir = ours / cfg.paths.png_dir, ours / cfg.paths.gif_dir
+    assert plan.crop is not None
     sources: dict[int, Image.Image] = {}
     has_alpha = False
     for k in frames:
-        with Image.open(raw / f"{set_id}-{k}.png") as image:
+        with Image.open(plan.source.frames[k]) as image:
             has_alpha = image.mode == "RGBA"
-            sources[k] = image.convert("RGBA").crop(box)
+            sources[k] = image.convert("RGBA").crop(plan.crop)
     made: dict[str, dict[str, dict[int, np.ndarray]]] = {}
 
-    def stills(kind: str, name: str) -> None:
+    def stills(kind: str, stage: str, output_kind: str) -> None:
+        names = {k: named(plan, stage, output_kind, k) for k in frames}
         made[kind] = {
-            "ours": {k: rgba(png_dir / name.format(set_id=set_id, k=k)) for k in frames},
-            "recipe": {k: rgba(theirs / name.format(set_id=set_id, k=k)) for k in frames},
+            "ours": {k: rgba(ours / name) for k, name in names.items()},
+            "recipe": {k: rgba(theirs / name.name) for k, name in names.items()},
         }
 
-    stills("png", "{set_id}-{k}.png")
-    stills("thumb-png", "{set_id}-{k}-thumb.png")
-    stills("webp", "{set_id}-{k}.webp")
+    stills("png", "variants", "png")
+    stills("thumb-png", "thumbs", "thumb")
+    stills("webp", "variants", "webp")
     for kind, decode in (("gif", decode_gif), ("webm", decode_video), ("mp4", decode_video)):
         made[kind] = {}
-        for side, folder in (("ours", gif_dir), ("recipe", theirs)):
-            decoded = decode(folder / f"{set_id}.{kind}")
+        name = named(plan, "animate", kind)
+        for side, path in (("ours", ours / name), ("recipe", theirs / name.name)):
+            decoded = decode(path)
             made[kind][side] = {k: decoded[k - 1] for k in frames if k <= len(decoded)}
     scores: dict[str, dict[str, dict[str, list[float]]]] = {}
     for kind, sides in made.items():
@@ -405,8 +407,9 @@ def score_set(
                     into.setdefault(metric, []).append(value)
     no_alpha = {}
     if has_alpha:
-        for side, folder in (("ours", gif_dir), ("recipe", theirs)):
-            no_alpha[side] = hidden_colour(folder / f"{set_id}.webm", sources, page)
+        webm = named(plan, "animate", "webm")
+        for side, path in (("ours", ours / webm), ("recipe", theirs / webm.name)):
+            no_alpha[side] = hidden_colour(path, sources, page)
     return {"scores": scores, "no_alpha": no_alpha}
 
 
@@ -432,7 +435,7 @@ def reference(
     if has_alpha:
         mask = pixels[..., 3] > 0
     else:
-        background = np.array(parse_colour(cfg.frames.background) or (255, 255, 255))
+        background = np.array(rgb(cfg.frames.background))
         diff = np.abs(pixels[..., :3].astype(np.int16) - background)
         mask = (diff > cfg.frames.background_tolerance).any(axis=2)
     return composite(pixels, page), mask
@@ -509,32 +512,34 @@ def hidden_colour(webm: Path, sources: dict[int, Image.Image], page: tuple[int, 
 
 
 # -- page weight ---------------------------------------------------------------------
-def page_weight(cfg: Config, root: Path, boxes: dict[str, Box], *, ours: bool) -> dict[str, float]:
+def page_weight(plans: dict[str, SetPlan], root: Path, *, ours: bool) -> dict[str, float]:
     """Mean bytes one muscle page makes a Chrome visitor download.
 
     ``site``: the theme's includes (CONTEXT.md): the WebM (first source), then the
     16 ``-thumb.png``; ``click``: one full-size PNG, fetched when a thumbnail is
     opened. ``project``: jekyll/_includes: the WebM, its poster (the first gallery
     image's ``.webp``) and 16 ``-thumb.webp`` in ``<picture>`` (a kind that was
-    not made falls back to its PNG, as the ``<img>`` would)."""
-    png = root / cfg.paths.png_dir if ours else root
-    gif = root / cfg.paths.gif_dir if ours else root
+    not made falls back to its PNG, as the ``<img>`` would). Files have the
+    plan's names: under the output root for ours, in one folder for the recipe."""
 
-    def size(path: Path, fallback: Path | None = None) -> int:
-        if path.is_file():
-            return path.stat().st_size
-        return fallback.stat().st_size if fallback is not None else 0
+    def size(name: PurePosixPath, fallback: PurePosixPath | None = None) -> int:
+        for candidate in (name, fallback):
+            if candidate is None:
+                continue
+            path = root / candidate if ours else root / candidate.name
+            if path.is_file():
+                return path.stat().st_size
+        return 0
 
     site, click, project = [], [], []
-    for set_id in boxes:
-        webm = size(gif / f"{set_id}.webm")
-        thumbs = [png / f"{set_id}-{k}-thumb" for k in range(1, FRAMES + 1)]
-        site.append(webm + sum(size(t.with_suffix(".png")) for t in thumbs))
-        click.append(np.mean([size(png / f"{set_id}-{k}.png") for k in range(1, FRAMES + 1)]))
-        poster = size(png / f"{set_id}-1.webp", png / f"{set_id}-1.png")
-        project.append(
-            webm + poster + sum(size(t.with_suffix(".webp"), t.with_suffix(".png")) for t in thumbs)
-        )
+    for plan in plans.values():
+        frames = range(1, FRAMES + 1)
+        webm = size(named(plan, "animate", "webm"))
+        thumbs = [named(plan, "thumbs", "thumb", k) for k in frames]
+        site.append(webm + sum(size(t) for t in thumbs))
+        click.append(np.mean([size(named(plan, "variants", "png", k)) for k in frames]))
+        poster = size(named(plan, "variants", "webp", 1), named(plan, "variants", "png", 1))
+        project.append(webm + poster + sum(size(t.with_suffix(".webp"), t) for t in thumbs))
     return {
         "site": float(np.mean(site)),
         "click": float(np.mean(click)),

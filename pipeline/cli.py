@@ -1,4 +1,4 @@
-"""The ``muscle-assets`` command: a thin click layer over :mod:`pipeline.runner`.
+"""The ``muscle-assets`` command: a thin click layer over :func:`pipeline.build.build`.
 
 This is the only place that prints or picks exit codes: 0 when everything asked
 for is done and valid, 1 when a set failed or ``check`` found a problem, 2 for a
@@ -27,6 +27,7 @@ import click
 from tqdm import tqdm
 
 from pipeline import __version__
+from pipeline.build import BuildReport, SetResult, build, find_sets
 from pipeline.config import (
     DEFAULT_CONFIG,
     SITE_CONFIG,
@@ -36,7 +37,8 @@ from pipeline.config import (
 )
 from pipeline.errors import ConfigError, PipelineError, UnknownSetError
 from pipeline.jsonreport import report_json
-from pipeline.runner import BuildReport, SetProgress, SetResult, find_sets, run
+from pipeline.plan import SetPlan
+from pipeline.runner import SetProgress
 from pipeline.site import pages as pages_step
 from pipeline.site.weight import result_weight
 from pipeline.state import cleanup
@@ -205,7 +207,7 @@ def list_cmd(opts: Options) -> None:
     """List the sets found, their frame counts, status and page weight."""
     cfg = opts.load()
     sets = {s.set_id: s for s in find_sets(cfg)}
-    report = run(cfg, dry_run=True)
+    report = build(cfg, dry_run=True)
     if opts.json:
         counts = {set_id: len(s.frames) for set_id, s in sets.items()}
         _echo_json(report_json(cfg, "list", report, dry_run=True, ok=True, frames=counts))
@@ -233,7 +235,7 @@ def _list_status(result: SetResult) -> str:
 def _weight_text(cfg: Config, result: SetResult) -> str:
     """A view's weight, ``-`` while a file it counts is not built; flagged when over
     the budget."""
-    weight = result_weight(cfg, result)
+    weight = result_weight(result)
     if weight is None or weight.missing:
         return "-"
     budget = cfg.pages.budget_kib
@@ -254,20 +256,20 @@ def check(opts: Options, set_ids: Sequence[str], inputs_only: bool, accept_versi
     """Validate sets; report stale outputs, stale pages and pages over the weight
     budget (pages.budget_kib); exit 1 on any problem (a CI gate)."""
     cfg = opts.load()
-    report = run(cfg, set_ids, dry_run=True, accept_versions=accept_versions)
+    report = build(cfg, set_ids, dry_run=True, accept_versions=accept_versions)
     problems = _print_failures(report, opts)
     stale = 0
     to_build = {r.set_id for r in report.results if r.stale} if not inputs_only else set()
     pages: list[pages_step.PageResult] | None = None
     if not inputs_only:
         for result in report.results:
-            for spec in result.stale:
-                path = cfg.paths.output_root / spec.relpath
-                reason = _stale_reason(path, result.other_versions.get(str(spec.relpath)))
+            for output in result.stale:
+                path = cfg.paths.output_root / output.relpath
+                reason = _stale_reason(path, result.other_versions.get(str(output.relpath)))
                 _echo_err(f"{_relative(str(path))}: {reason}")
                 stale += 1
         if pages_step.enabled(cfg):
-            pages = pages_step.update_pages(cfg, report.results, dry_run=True)
+            pages = pages_step.update_pages(cfg, _plans(report), dry_run=True)
             for page in pages:
                 if page.status == "failed":
                     _echo_err(_relative(page.message or str(page.path)))
@@ -299,7 +301,7 @@ def check(opts: Options, set_ids: Sequence[str], inputs_only: bool, accept_versi
         sys.exit(EXIT_FAILED)
 
 
-_LIBRARIES = {"pillow": "Pillow", "imageio_ffmpeg": "imageio-ffmpeg"}
+_LIBRARIES = {"pillow": "Pillow"}
 
 
 def _stale_reason(path: Path, other_versions: Sequence[tuple[str, Any, Any]] | None) -> str:
@@ -321,7 +323,7 @@ def _budget_lines(cfg: Config, results: Iterable[SetResult]) -> list[str]:
     budget = cfg.pages.budget_kib
     lines = []
     for result in results:
-        weight = result_weight(cfg, result)
+        weight = result_weight(result)
         if weight is None or not weight.over(budget):
             continue
         lines.append(
@@ -362,7 +364,7 @@ def preview(opts: Options, embed: bool) -> None:
     from pipeline.site.preview import warning_count, write_preview
 
     cfg = opts.load()
-    report = run(cfg, dry_run=True)
+    report = build(cfg, dry_run=True)
     path = write_preview(cfg, report, embed=embed)
     if opts.verbosity >= 0:
         warnings = sum(warning_count(r) for r in report.results)
@@ -411,19 +413,20 @@ def _stage_command(name: str, stages: Sequence[str] | None, help_text: str) -> N
         opts: Options, set_ids: Sequence[str], wait: bool, prune: bool, scheduler: str | None
     ) -> None:
         cfg = opts.load(**{"build.scheduler": scheduler})
-        pages: list[pages_step.PageResult] | None = None
         with _writer(cfg, opts, wait) as held:
             lock_fd = held.fd if held is not None else None
             report = _run_with_progress(cfg, set_ids, stages, opts, prune=prune, lock_fd=lock_fd)
-            if stages is None and pages_step.enabled(cfg):
-                pages = _update_pages(cfg, report, opts)
-            elif stages is None and opts.talks:
-                click.echo("pages: skipped (paths.pages and paths.site are not set)")
-        pages_ok = all(p.status != "failed" for p in pages or ())
+        if report.pages is not None:
+            _print_pages(report.pages, opts)
+        elif stages is None and opts.talks:
+            click.echo("pages: skipped (paths.pages and paths.site are not set)")
         if opts.json:
-            ok = report.ok and pages_ok
-            _echo_json(report_json(cfg, name, report, dry_run=opts.dry_run, ok=ok, pages=pages))
-        if not report.ok or not pages_ok:
+            _echo_json(
+                report_json(
+                    cfg, name, report, dry_run=opts.dry_run, ok=report.ok, pages=report.pages
+                )
+            )
+        if not report.ok:
             sys.exit(EXIT_FAILED)
 
 
@@ -459,16 +462,21 @@ def pages_cmd(opts: Options, set_ids: Sequence[str], wait: bool) -> None:
     if not pages_step.enabled(cfg):
         raise ConfigError("config", ["paths.pages: not set (set paths.pages or paths.site)"])
     with _writer(cfg, opts, wait):
-        report = run(cfg, set_ids, dry_run=True)
+        report = build(cfg, set_ids, dry_run=True)
         _print_failures(report, opts)
-        pages = _update_pages(cfg, report, opts)
+        pages = pages_step.update_pages(cfg, _plans(report), dry_run=opts.dry_run)
+    _print_pages(pages, opts)
     if not report.ok or any(p.status == "failed" for p in pages):
         sys.exit(EXIT_FAILED)
 
 
-def _update_pages(cfg: Config, report: BuildReport, opts: Options) -> list[pages_step.PageResult]:
-    """The pages step of a build: print what changed, return every page's result."""
-    results = pages_step.update_pages(cfg, report.results, dry_run=opts.dry_run)
+def _plans(report: BuildReport) -> list[SetPlan]:
+    """The plans of the sets that planned without a problem (whose pages may change)."""
+    return [r.plan for r in report.results if r.ok]
+
+
+def _print_pages(results: list[pages_step.PageResult], opts: Options) -> None:
+    """What the pages step changed (or, in a dry run, would change)."""
     counts = dict.fromkeys(("created", "updated", "unchanged", "failed"), 0)
     for page in results:
         counts[page.status] += 1
@@ -486,7 +494,6 @@ def _update_pages(cfg: Config, report: BuildReport, opts: Options) -> list[pages
             f"pages: {counts['created']} {verb}created, {counts['updated']} {verb}updated, "
             f"{counts['unchanged']} unchanged, {counts['failed']} failed"
         )
-    return results
 
 
 def _writer(
@@ -610,18 +617,19 @@ def _run_with_progress(
             for written in result.written:
                 _echo(
                     f"  wrote {written.relpath} {written.width}x{written.height} "
-                    f"{human_size(written.bytes)}",
+                    f"{human_size(written.size)}",
                     bar,
                 )
 
     try:
-        report = run(
+        report = build(
             cfg,
             set_ids,
             stages=stages,
             force=opts.force,
             dry_run=opts.dry_run,
             prune=prune,
+            pages=stages is None and pages_step.enabled(cfg),
             on_result=on_result,
             on_plan=on_plan,
             on_progress=on_progress if show_bar else None,
@@ -648,8 +656,8 @@ def _print_plan(cfg: Config, report: BuildReport, opts: Options) -> None:
     """What a dry run would write, what was pruned, and the summary."""
     if opts.dry_run:
         for result in report.results:
-            for spec in result.stale:
-                click.echo(f"would write {spec.relpath} ({spec.width}x{spec.height})")
+            for output in result.stale:
+                click.echo(f"would write {output.relpath} ({output.width}x{output.height})")
     if opts.verbosity >= 1 or opts.dry_run:
         verb = "would remove" if opts.dry_run else "removed"
         for relpath in report.removed:
@@ -693,7 +701,7 @@ def _summary(report: BuildReport, dry_run: bool) -> str:
 
 def _weight_summary(cfg: Config, results: Iterable[SetResult]) -> str | None:
     """One line on what the built pages weigh (see :mod:`pipeline.site.weight`)."""
-    weights = [w for r in results if (w := result_weight(cfg, r)) is not None and not w.missing]
+    weights = [w for r in results if (w := result_weight(r)) is not None and not w.missing]
     if not weights:
         return None
     lightest = min(weights, key=lambda w: w.bytes)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
+from pipeline.codecs.pixels import parse_colour
 from pipeline.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config/pipeline.yaml")
@@ -659,13 +660,3 @@ def _animation_problems(a: AnimationConfig) -> list[str]:
 
 def _is_colour(value: str) -> bool:
     return parse_colour(value) is not None
-
-
-def parse_colour(value: str) -> tuple[int, int, int] | None:
-    """``'#rrggbb'`` to an RGB tuple, or ``None`` when it is not one."""
-    if len(value) != 7 or not value.startswith("#"):
-        return None
-    try:
-        return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
-    except ValueError:
-        return None

@@ -2,10 +2,10 @@
 
 Only the render of a set leaves this process. Planning, the manifest, the lock,
 every write into the output root, progress and the report stay here, exactly as
-in a local build. Workers need no shared file system: a set goes out as its job
+in a local build. Workers need no shared file system: a set goes out as its plan
 plus the bytes of its frames; the worker writes them under the same names into a
 private temporary raw folder (so the manifest's source keys, relative to the raw
-folder, are unchanged), runs the same :func:`~pipeline.runner.process_set` with
+folder, are unchanged), runs the same :func:`~pipeline.build.render_set` on its plan, with
 paths pointing at temporary folders, and sends back the encoded files. This
 process checks each file against the hash the worker recorded, writes it
 atomically into the real output root and records it from the file on disk.
@@ -29,7 +29,6 @@ import hashlib
 import importlib.metadata
 import os
 import platform
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -40,19 +39,14 @@ import numpy
 import PIL
 from PIL import features
 
+from pipeline.build import SetResult, render_set
 from pipeline.codecs.quantize import libimagequant_version
-from pipeline.codecs.video import ffmpeg_exe
+from pipeline.codecs.video import ffmpeg_version
 from pipeline.errors import PipelineError
-from pipeline.runner import (
-    SetJob,
-    SetResult,
-    _give_back_memory,
-    _source_key,
-    process_set,
-    tune_memory,
-)
+from pipeline.memory import give_back_memory, tune_memory
+from pipeline.plan import SetPlan, source_key
 from pipeline.sources.sets import Defect
-from pipeline.state.outputs import Written, open_regular, resolve_inside, write_bytes_atomic
+from pipeline.state.outputs import Output, open_regular, resolve_inside, write_bytes_atomic
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -77,7 +71,7 @@ class VersionMismatchError(PipelineError):
 class RemoteJob:
     """What a worker needs for one set; no path in it has to exist on the worker."""
 
-    job: SetJob
+    plan: SetPlan
     # source key (relative to the raw folder) -> (bytes, mtime_ns of the original)
     sources: dict[str, tuple[bytes, int]]
     # Recorded outputs whose files are intact here: relpath -> (size, mtime_ns).
@@ -105,20 +99,8 @@ def encoder_versions() -> dict[str, str]:
         "libavif": str(features.version("avif")),
         "libimagequant": str(libimagequant_version()),
         "oxipng": importlib.metadata.version("pyoxipng"),
-        "ffmpeg": _ffmpeg_version_line(),
+        "ffmpeg": ffmpeg_version(),
     }
-
-
-def _ffmpeg_version_line() -> str:
-    """The first line of ``ffmpeg -version`` of the binary the stages run."""
-    try:
-        done = subprocess.run(
-            [ffmpeg_exe(), "-version"], capture_output=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"unusable ({exc})"
-    lines = done.stdout.decode(errors="replace").splitlines()
-    return lines[0].strip() if lines else f"unusable (exit status {done.returncode})"
 
 
 def differences(ours: Mapping[str, str], theirs: Mapping[str, str]) -> list[str]:
@@ -130,10 +112,10 @@ def differences(ours: Mapping[str, str], theirs: Mapping[str, str]) -> list[str]
     ]
 
 
-def execute(jobs: list[SetJob], address: str) -> Iterator[SetResult]:
-    """Render ``jobs`` on the cluster at ``address``; results in completion order,
-    each already written into the output root and recorded in its slice."""
-    if not jobs:
+def execute(plans: list[SetPlan], address: str) -> Iterator[SetResult]:
+    """Render ``plans`` on the cluster at ``address``; results in completion order,
+    each already written into the output root and recorded in its manifest."""
+    if not plans:
         return
     try:
         from distributed import Client
@@ -149,7 +131,7 @@ def execute(jobs: list[SetJob], address: str) -> Iterator[SetResult]:
         raise PipelineError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
     with client:
         threads = _checked_workers(client, address)
-        yield from _stream(client, jobs, max(1, threads * IN_FLIGHT_PER_THREAD))
+        yield from _stream(client, plans, max(1, threads * IN_FLIGHT_PER_THREAD))
 
 
 def _checked_workers(client: Client, address: str) -> int:
@@ -181,29 +163,29 @@ def _checked_workers(client: Client, address: str) -> int:
     return sum(int(w.get("nthreads", 1)) for w in info["workers"].values())
 
 
-def _stream(client: Client, jobs: list[SetJob], window: int) -> Iterator[SetResult]:
+def _stream(client: Client, plans: list[SetPlan], window: int) -> Iterator[SetResult]:
     """Keep ``window`` sets on the cluster; land each as it comes back."""
     from distributed import as_completed
 
     versions = encoder_versions()
-    waiting = iter(jobs)
-    sent: dict[Future[RemoteResult], SetJob] = {}
+    waiting = iter(plans)
+    sent: dict[Future[RemoteResult], SetPlan] = {}
     refused: list[SetResult] = []
 
     def send() -> Future[RemoteResult] | None:
-        for job in waiting:
-            remote = _remote_job(job, versions)
+        for plan in waiting:
+            remote = _remote_plan(plan, versions)
             if isinstance(remote, SetResult):  # a source vanished since planning
                 refused.append(remote)
                 continue
             future = client.submit(
                 render_remote,
                 remote,
-                key=f"muscle-assets-{job.source.set_id}-{os.urandom(4).hex()}",
+                key=f"muscle-assets-{plan.set_id}-{os.urandom(4).hex()}",
                 pure=False,
                 retries=RETRIES,
             )
-            sent[future] = job
+            sent[future] = plan
             return future
         return None
 
@@ -212,8 +194,8 @@ def _stream(client: Client, jobs: list[SetJob], window: int) -> Iterator[SetResu
     try:
         yield from _drain(refused)
         for future in done:
-            job = sent.pop(future)
-            yield _collect(future, job)
+            plan = sent.pop(future)
+            yield _collect(future, plan)
             if (more := send()) is not None:
                 done.add(more)  # type: ignore[no-untyped-call]
             yield from _drain(refused)
@@ -227,30 +209,28 @@ def _drain(results: list[SetResult]) -> Iterator[SetResult]:
         yield results.pop(0)
 
 
-def _remote_job(job: SetJob, versions: dict[str, str]) -> RemoteJob | SetResult:
-    """The job with its sources' bytes; a source that can no longer be read is a
+def _remote_plan(plan: SetPlan, versions: dict[str, str]) -> RemoteJob | SetResult:
+    """The plan with its sources' bytes; a source that can no longer be read is a
     defect of that file, as when a local worker reads it."""
-    cfg = job.cfg
+    cfg = plan.cfg
     sources: dict[str, tuple[bytes, int]] = {}
     defects: list[Defect] = []
-    for path in job.source.frames.values():
+    for path in plan.source.frames.values():
         try:
             with open_regular(path) as handle:
                 mtime = os.fstat(handle.fileno()).st_mtime_ns
-                sources[_source_key(cfg, path)] = (handle.read(), mtime)
+                sources[source_key(cfg, path)] = (handle.read(), mtime)
         except OSError as exc:
             defects.append(Defect(path, f"cannot read file: {exc.strerror or exc}"))
     if defects:
-        return SetResult(job.source.set_id, "failed", defects, slice=job.slice)
+        return SetResult(plan.set_id, "failed", plan, defects)
     out_root = cfg.paths.output_root
     present: dict[str, tuple[int, int]] = {}
-    for relpath, entry in job.slice.outputs.items():
+    for relpath, entry in plan.manifest.outputs.items():
         on_disk = os.path.join(out_root, relpath)  # noqa: PTH118 - as runner._planned_path
-        if job.slice.output_current(relpath, str(entry["fingerprint"]), on_disk):
+        if plan.manifest.output_current(relpath, str(entry["fingerprint"]), on_disk):
             present[relpath] = (int(entry["size"]), int(entry["mtime_ns"]))
-    # Local lock files and the local progress queue mean nothing on another machine.
-    job = dataclasses.replace(job, encoders=None, progress=None)
-    return RemoteJob(job, sources, present, versions)
+    return RemoteJob(plan, sources, present, versions)
 
 
 def render_remote(remote: RemoteJob) -> RemoteResult:
@@ -265,13 +245,13 @@ def render_remote(remote: RemoteJob) -> RemoteResult:
             f"coordinator's: {'; '.join(diff)}"
         )
     tune_memory()
-    _give_back_memory()
-    job = remote.job
+    give_back_memory()
+    plan = remote.plan
     with tempfile.TemporaryDirectory(prefix="muscle-assets-dask-") as folder:
         raw, out = Path(folder) / "raw", Path(folder) / "out"
         frames: dict[int, Path] = {}
-        for k, path in job.source.frames.items():
-            key = _source_key(job.cfg, path)
+        for k, path in plan.source.frames.items():
+            key = source_key(plan.cfg, path)
             data, mtime = remote.sources[key]
             local = resolve_inside(raw, key)
             local.parent.mkdir(parents=True, exist_ok=True)
@@ -280,16 +260,16 @@ def render_remote(remote: RemoteJob) -> RemoteResult:
             frames[k] = local
         for relpath, (size, mtime) in remote.present.items():
             _placeholder(resolve_inside(out, relpath), size, mtime)
-        paths = dataclasses.replace(job.cfg.paths, raw=raw, output=out)
-        cfg = dataclasses.replace(job.cfg, paths=paths)
-        source = dataclasses.replace(job.source, frames=frames)
-        result = process_set(dataclasses.replace(job, source=source, cfg=cfg), may_decode=True)
-        assert result is not None
+        paths = dataclasses.replace(plan.cfg.paths, raw=raw, output=out)
+        cfg = dataclasses.replace(plan.cfg, paths=paths)
+        source = dataclasses.replace(plan.source, frames=frames)
+        # Local lock files and the local progress queue mean nothing here.
+        result = render_set(dataclasses.replace(plan, source=source, cfg=cfg))
         files = {
             str(w.relpath): resolve_inside(out, w.relpath).read_bytes() for w in result.written
         }
-        moved = {str(raw): str(job.cfg.paths.raw), str(out): str(job.cfg.paths.output_root)}
-    return RemoteResult(_relocated(result, moved), files)
+        moved = {str(raw): str(plan.cfg.paths.raw), str(out): str(plan.cfg.paths.output_root)}
+    return RemoteResult(_relocated(result, moved, plan), files)
 
 
 def _placeholder(path: Path, size: int, mtime: int) -> None:
@@ -302,8 +282,9 @@ def _placeholder(path: Path, size: int, mtime: int) -> None:
     os.utime(path, ns=(mtime, mtime))
 
 
-def _relocated(result: SetResult, moved: Mapping[str, str]) -> SetResult:
-    """Messages name the real raw and output folders, not the worker's temporary ones."""
+def _relocated(result: SetResult, moved: Mapping[str, str], plan: SetPlan) -> SetResult:
+    """Messages name the real raw and output folders, not the worker's temporary
+    ones, and the plan comes back with the coordinator's paths."""
 
     def text(value: str | None) -> str | None:
         if value is None:
@@ -313,23 +294,26 @@ def _relocated(result: SetResult, moved: Mapping[str, str]) -> SetResult:
         return value
 
     defects = [Defect(Path(text(str(d.path)) or d.path), d.problem) for d in result.defects]
+    back = dataclasses.replace(
+        result.plan, source=plan.source, cfg=plan.cfg, defects=tuple(defects)
+    )
     return dataclasses.replace(
-        result, defects=defects, error=text(result.error), detail=text(result.detail)
+        result, plan=back, defects=defects, error=text(result.error), detail=text(result.detail)
     )
 
 
-def _collect(future: Future[RemoteResult], job: SetJob) -> SetResult:
+def _collect(future: Future[RemoteResult], plan: SetPlan) -> SetResult:
     """A finished task as a set result: its files written and recorded here."""
-    set_id = job.source.set_id
+    set_id = plan.set_id
     try:
         remote: RemoteResult = future.result()
     except Exception as exc:
-        return SetResult(set_id, "failed", error=_task_error(set_id, exc), slice=job.slice)
+        return SetResult(set_id, "failed", plan, error=_task_error(set_id, exc))
     result = remote.result
-    landed: list[Written] = []
+    landed: list[Output] = []
     try:
         for written in result.written:
-            _land(result, written, remote.files, job.cfg.paths.output_root)
+            _land(result, written, remote.files, plan.cfg.paths.output_root)
             landed.append(written)
     except PipelineError as exc:
         return dataclasses.replace(result, status="failed", error=str(exc), written=landed)
@@ -346,11 +330,11 @@ def _task_error(set_id: str, exc: BaseException) -> str:
     return f"{set_id}: failed on the Dask cluster: {type(exc).__name__}: {exc}"
 
 
-def _land(result: SetResult, written: Written, files: Mapping[str, bytes], out_root: Path) -> None:
+def _land(result: SetResult, written: Output, files: Mapping[str, bytes], out_root: Path) -> None:
     """Write one output the worker made into ``out_root`` and record it from the
     file on disk, after checking it is the file the worker recorded."""
     relpath = str(written.relpath)
-    data, entry = files.get(relpath), result.slice.outputs.get(relpath)
+    data, entry = files.get(relpath), result.manifest.outputs.get(relpath)
     if (
         data is None
         or entry is None
@@ -365,4 +349,4 @@ def _land(result: SetResult, written: Written, files: Mapping[str, bytes], out_r
     path = resolve_inside(out_root, relpath)
     write_bytes_atomic(path, data)
     versions = dict(entry.get("versions", {})).items()
-    result.slice.record_output(result.set_id, str(entry["fingerprint"]), path, written, versions)
+    result.manifest.record_output(result.set_id, str(entry["fingerprint"]), path, written, versions)

@@ -7,6 +7,7 @@ exit codes, so library callers (tests, other tools) keep full control.
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -77,3 +78,14 @@ class PageError(PipelineError):
         self.line = line
         self.problem = problem
         super().__init__(f"{self.path}:{line}: {problem}")
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OS error in words for the user (the file is named by the caller)."""
+    if exc.errno == errno.ENOSPC:
+        return "no space left on device"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied (is the output folder writable?)"
+    if exc.errno == errno.EROFS:
+        return "read-only file system"
+    return exc.strerror or str(exc)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pipeline.build import BuildReport, SetResult
 from pipeline.config import Config
-from pipeline.runner import BuildReport, SetResult
 from pipeline.site.pages import PageResult
 from pipeline.site.weight import PageWeight, result_weight
 
@@ -56,7 +56,7 @@ def report_json(
 
 
 def set_json(cfg: Config, result: SetResult, frames: int | None = None) -> dict[str, Any]:
-    weight = result_weight(cfg, result)
+    weight = result_weight(result)
     return {
         "id": result.set_id,
         "status": result.status,
@@ -65,7 +65,7 @@ def set_json(cfg: Config, result: SetResult, frames: int | None = None) -> dict[
         "error": result.error,
         "outputs": [_output_json(w.to_json()) for w in result.outputs],
         "written": [str(w.relpath) for w in result.written],
-        "stale": [str(spec.relpath) for spec in result.stale],
+        "stale": [str(output.relpath) for output in result.stale],
         "page_weight": None if weight is None else weight_json(weight, cfg.pages.budget_kib),
     }
 
@@ -74,7 +74,7 @@ def weight_json(weight: PageWeight, budget_kib: int | None) -> dict[str, Any]:
     return {
         "bytes": weight.bytes,
         "click_bytes": weight.click_bytes,
-        "files": {str(w.relpath): w.bytes for w in weight.view},
+        "files": {str(w.relpath): w.size for w in weight.view},
         "missing": [str(p) for p in weight.missing],
         "over_budget": weight.over(budget_kib),
     }

@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from pipeline.build import build
 from pipeline.cli import main
-from pipeline.codecs.blend import composite
 from pipeline.codecs.gif import matte
+from pipeline.codecs.pixels import composite
 from pipeline.codecs.video import ffmpeg_exe
 from pipeline.config import AnimationConfig, config_from_dict
 from pipeline.errors import ConfigError
-from pipeline.runner import run
 from pipeline.stages.animation import animation_size, fit_frame
 from tests.conftest import MakeConfig, write_set
 
@@ -102,7 +102,7 @@ def built_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         },
         root,
     )
-    report = run(cfg)
+    report = build(cfg)
     assert report.ok, [r.error or r.defects for r in report.results]
     return root
 
@@ -239,7 +239,7 @@ def test_opaque_set_gif_and_webm_have_no_alpha(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     write_set(raw, SET, transparent=False)
-    assert run(make_config(animation=animation())).ok
+    assert build(make_config(animation=animation())).ok
     frames, durations, _ = gif_frames(out / "muscles" / "gif" / f"{SET}.gif")
     assert len(frames) == 16 and durations == [100] * 16
     assert all((f[..., 3] == 255).all() for f in frames)  # unchanged pixels reuse the last
@@ -256,7 +256,7 @@ def test_optional_webp_and_sprite_sheet(raw: Path, out: Path, make_config: MakeC
     cfg = make_config(
         animation=animation(webp=True, sprite=True, sprite_width=30, sprite_format="png")
     )
-    assert run(cfg).ok
+    assert build(cfg).ok
     folder = out / "muscles" / "gif"
     with Image.open(folder / f"{SET}.webp") as webp:
         assert getattr(webp, "n_frames", 1) == 16
@@ -285,7 +285,7 @@ def test_a_missing_ffmpeg_fails_the_set_with_a_message_and_no_partial_file(
 ) -> None:
     write_set(raw, SET)
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(raw / "no-such-ffmpeg"))
-    report = run(make_config(animation=animation()), stages=["animate"])
+    report = build(make_config(animation=animation()), stages=["animate"])
     (result,) = report.results
     assert result.status == "failed"
     assert result.error is not None and "cannot run ffmpeg" in result.error
@@ -298,10 +298,10 @@ def test_rerun_is_up_to_date_and_a_duration_change_rebuilds_only_animations(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     write_set(raw, SET)
-    assert run(make_config(animation=animation())).ok
-    again = run(make_config(animation=animation()))
+    assert build(make_config(animation=animation())).ok
+    again = build(make_config(animation=animation()))
     assert again.files_written == 0
-    changed = run(make_config(animation=animation(duration_ms=120)))
+    changed = build(make_config(animation=animation(duration_ms=120)))
     written = sorted(str(w.relpath) for r in changed.results for w in r.written)
     assert written == [f"muscles/gif/{SET}.{ext}" for ext in ("gif", "mp4", "webm")]
     _, durations, _ = gif_frames(out / "muscles" / "gif" / f"{SET}.gif")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipeline.runner import run
+from pipeline.build import build
 from pipeline.stages import SetPixels
 from tests.conftest import MakeConfig, write_set
 
@@ -16,7 +16,7 @@ def test_build_writes_every_output_in_site_naming(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     write_set(raw, "Leg-Soleus")
-    report = run(make_config())
+    report = build(make_config())
     assert report.ok and report.count("built") == 1
     png = out / "muscles" / "png"
     for k in range(1, 17):
@@ -31,9 +31,9 @@ def test_build_writes_every_output_in_site_naming(
 def test_second_build_rewrites_nothing(raw: Path, out: Path, make_config: MakeConfig) -> None:
     write_set(raw, "Leg-Soleus")
     cfg = make_config()
-    run(cfg)
+    build(cfg)
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
-    report = run(cfg)
+    report = build(cfg)
     after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     assert report.count("up-to-date") == 1 and report.files_written == 0
     assert before == after
@@ -43,7 +43,7 @@ def test_lossless_png_is_pixel_identical_to_cropped_source(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     paths = write_set(raw, "Leg-Soleus")
-    run(make_config(png={"mode": "lossless"}))
+    build(make_config(png={"mode": "lossless"}))
     with Image.open(out / "muscles/png/Leg-Soleus-3.png") as built:
         got = np.asarray(built.convert("RGBA"))
     source = np.asarray(Image.open(paths[2]).convert("RGBA"))
@@ -61,7 +61,7 @@ def test_lossless_png_is_pixel_identical_to_cropped_source(
 def test_outputs_are_readable_by_others(raw: Path, out: Path, make_config: MakeConfig) -> None:
     """A web server running as another user must be able to read what we write."""
     write_set(raw, "Leg-Soleus")
-    run(make_config())
+    build(make_config())
     modes = {p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()}
     assert all(mode & 0o044 == 0o044 for mode in modes), modes
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipeline.runner import run
+from pipeline.build import build
 from tests.conftest import MakeConfig, draw_frame, write_set
 
 
 def _defects(cfg_maker: MakeConfig) -> list[str]:
-    report = run(cfg_maker(), dry_run=True)
+    report = build(cfg_maker(), dry_run=True)
     return [str(d) for r in report.results for d in r.defects]
 
 
@@ -103,7 +103,7 @@ def test_a_defective_set_does_not_stop_the_others(
 ) -> None:
     write_set(raw, "Leg-Soleus", frames=range(1, 16))
     write_set(raw, "Leg-Plantaris")
-    report = run(make_config())
+    report = build(make_config())
     status = {r.set_id: r.status for r in report.results}
     assert status == {"Leg-Soleus": "failed", "Leg-Plantaris": "built"}
     assert not report.ok

@@ -362,8 +362,9 @@ def test_preview_links_thumbnails_to_full_size_with_frame_numbers(site: Path) ->
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_runner_reports_progress_output_by_output(tmp_path: Path, jobs: int) -> None:
+    from pipeline.build import build
     from pipeline.config import config_from_dict
-    from pipeline.runner import SetProgress, run
+    from pipeline.runner import SetProgress
 
     for set_id in ("Arm-Biceps", SET):
         write_set(tmp_path / "raw", set_id, size=48)
@@ -371,7 +372,7 @@ def test_runner_reports_progress_output_by_output(tmp_path: Path, jobs: int) -> 
         {"paths": {"raw": "raw", "output": "out"}, "build": {"jobs": jobs}}, tmp_path
     )
     events: list[SetProgress] = []
-    report = run(cfg, stages=["thumbs"], on_progress=events.append)
+    report = build(cfg, stages=["thumbs"], on_progress=events.append)
     assert report.files_written == 64
     for set_id in ("Arm-Biceps", SET):
         done = [e.done for e in events if e.set_id == set_id]

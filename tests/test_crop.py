@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.build import build
 from pipeline.config import CropConfig
-from pipeline.runner import run
 from pipeline.sources.crop import shared_crop
 from tests.conftest import MakeConfig, write_set
 
@@ -45,7 +45,7 @@ def test_outputs_share_one_frame_and_keep_every_visible_pixel(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     paths = write_set(raw, "Leg-Soleus")
-    run(make_config(png={"mode": "lossless"}))  # exact pixels, so alpha can be summed
+    build(make_config(png={"mode": "lossless"}))  # exact pixels, so alpha can be summed
     sizes = set()
     for k, source_path in enumerate(paths, start=1):
         with Image.open(out / f"muscles/png/Leg-Soleus-{k}.png") as im:
@@ -63,7 +63,7 @@ def test_outputs_share_one_frame_and_keep_every_visible_pixel(
 def test_object_does_not_jump_between_frames(raw: Path, out: Path, make_config: MakeConfig) -> None:
     """A fixed bar at the source centre must sit at the same output pixels in every frame."""
     write_set(raw, "Leg-Soleus")
-    run(make_config())
+    build(make_config())
     columns = set()
     for k in range(1, 17):
         with Image.open(out / f"muscles/png/Leg-Soleus-{k}.png") as im:

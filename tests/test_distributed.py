@@ -24,10 +24,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from pipeline.build import BuildReport, build
 from pipeline.cli import main
+from pipeline.codecs.video import ffmpeg_version
 from pipeline.config import config_from_dict
 from pipeline.errors import ConfigError
-from pipeline.runner import BuildReport, run
 from pipeline.state.manifest import MANIFEST_NAME
 from tests.conftest import write_set
 from tests.test_parallel import recorded, tree_bytes
@@ -144,12 +145,12 @@ def test_a_worker_killed_mid_set_has_its_set_retried_elsewhere(
     stalled = folder / "stalled"
     stalled.unlink(missing_ok=True)
     write_set(tmp_path / "raw", "Leg-Soleus", size=SIZE, frames=range(1, FRAMES + 1))
-    local = run(_load(_config(tmp_path, "local")))
+    local = build(_load(_config(tmp_path, "local")))
     assert local.ok
     (folder / "arm").touch()
     reports: list[BuildReport] = []
     config = _load(_config(tmp_path, "remote", scheduler=address))
-    builder = threading.Thread(target=lambda: reports.append(run(config)), daemon=True)
+    builder = threading.Thread(target=lambda: reports.append(build(config)), daemon=True)
     builder.start()
     deadline = time.monotonic() + WAIT
     while not stalled.exists():  # the set's first video encode: mid-set
@@ -215,12 +216,7 @@ def test_a_worker_with_another_ffmpeg_is_refused_by_name(
     other = shutil.which("ffmpeg")
     if other is None:
         pytest.skip("needs a system ffmpeg besides imageio-ffmpeg's")
-    ours = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-version"], capture_output=True, text=True, check=True
-    ).stdout.splitlines()[0]
-    theirs = subprocess.run(
-        [other, "-version"], capture_output=True, text=True, check=True
-    ).stdout.splitlines()[0]
+    ours, theirs = ffmpeg_version(imageio_ffmpeg.get_ffmpeg_exe()), ffmpeg_version(other)
     if ours == theirs:
         pytest.skip("the system ffmpeg is the same version as imageio-ffmpeg's")
     dask = Path(sys.executable).with_name("dask")

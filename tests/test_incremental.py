@@ -15,9 +15,9 @@ import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
+from pipeline.build import BuildReport, build
 from pipeline.cli import main
 from pipeline.config import Config
-from pipeline.runner import BuildReport, run
 from pipeline.stages import all_stages
 from pipeline.state.lock import LOCK_NAME
 from pipeline.state.manifest import MANIFEST_NAME
@@ -75,10 +75,10 @@ def test_touched_frame_rebuilds_only_that_frames_outputs(
     paths = write_set(raw, "Leg-Soleus")
     write_set(raw, "Arm-Biceps", transparent=False)
     cfg = make_config()
-    run(cfg)
+    build(cfg)
     before = snapshot(out)
     recolour_inside(paths[4])  # frame 5
-    report = run(cfg)
+    report = build(cfg)
     after = snapshot(out)
     expected = planned_with_frame(cfg, out, "Leg-Soleus", 5)
     assert {"muscles/png/Leg-Soleus-5.png", "muscles/png/Leg-Soleus-5-thumb.png"} <= expected
@@ -95,13 +95,13 @@ def test_touch_without_content_change_rebuilds_nothing(
 ) -> None:
     paths = write_set(raw, "Leg-Soleus")
     cfg = make_config()
-    run(cfg)
+    build(cfg)
     later = paths[0].stat().st_mtime_ns + 5_000_000_000
     os.utime(paths[0], ns=(later, later))  # a source touched
     output = out / "muscles/png/Leg-Soleus-2.webp"
     os.utime(output, ns=(later, later))  # and an output
     before = snapshot(out)
-    report = run(cfg)
+    report = build(cfg)
     assert report.files_written == 0 and report.count("up-to-date") == 1
     assert snapshot(out) == before
     # the touched files' new mtimes are recorded, so the next plan takes the fast path
@@ -114,9 +114,9 @@ def test_changed_thumbnail_size_rebuilds_thumbnails_only(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     write_set(raw, "Leg-Soleus")
-    run(make_config())
+    build(make_config())
     before = snapshot(out)
-    report = run(make_config(thumbs={"width": 50, "height": 50}))
+    report = build(make_config(thumbs={"width": 50, "height": 50}))
     after = snapshot(out)
     thumbs = {k for k in before if "-thumb." in k}
     assert len(thumbs) == 32  # PNG and WebP thumbnail of each of 16 frames
@@ -129,9 +129,9 @@ def test_changed_webp_quality_rebuilds_webp_only(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     write_set(raw, "Leg-Soleus")
-    run(make_config())
+    build(make_config())
     before = snapshot(out)
-    report = run(make_config(variants={"webp_quality": 40}))
+    report = build(make_config(variants={"webp_quality": 40}))
     webps = {k for k in before if k.endswith(".webp")}
     assert written(report) == webps == changed(before, snapshot(out))
 
@@ -139,10 +139,10 @@ def test_changed_webp_quality_rebuilds_webp_only(
 def test_deleted_output_is_rebuilt(raw: Path, out: Path, make_config: MakeConfig) -> None:
     write_set(raw, "Leg-Soleus")
     cfg = make_config()
-    run(cfg)
+    build(cfg)
     before = snapshot(out)
     (out / "muscles/png/Leg-Soleus-4-thumb.png").unlink()
-    report = run(cfg)
+    report = build(cfg)
     after = snapshot(out)
     assert written(report) == {"muscles/png/Leg-Soleus-4-thumb.png"}
     assert (
@@ -154,7 +154,7 @@ def test_deleted_output_is_rebuilt(raw: Path, out: Path, make_config: MakeConfig
 def test_hand_edited_output_is_rebuilt(raw: Path, out: Path, make_config: MakeConfig) -> None:
     write_set(raw, "Leg-Soleus")
     cfg = make_config()
-    run(cfg)
+    build(cfg)
     target = out / "muscles/png/Leg-Soleus-9.png"
     original = target.read_bytes()
     with Image.open(target) as image:
@@ -162,7 +162,7 @@ def test_hand_edited_output_is_rebuilt(raw: Path, out: Path, make_config: MakeCo
     edited.putpixel((0, 0), (1, 2, 3, 255))
     edited.save(target)
     assert target.read_bytes() != original
-    report = run(cfg)
+    report = build(cfg)
     assert written(report) == {"muscles/png/Leg-Soleus-9.png"}
     assert target.read_bytes() == original
 
@@ -172,11 +172,11 @@ def test_same_size_edit_is_caught_by_content_hash(
 ) -> None:
     write_set(raw, "Leg-Soleus")
     cfg = make_config()
-    run(cfg)
+    build(cfg)
     target = out / "muscles/png/Leg-Soleus-3.webp"
     original = target.read_bytes()
     target.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))  # same size
-    report = run(cfg)
+    report = build(cfg)
     assert written(report) == {"muscles/png/Leg-Soleus-3.webp"}
     assert target.read_bytes() == original
 
@@ -192,11 +192,11 @@ def test_probe_cache_follows_background_settings(
         image.paste((240, 240, 240), (5, 5, 115, 115))  # a faint halo
         image.paste((200, 40, 40), (50, 40, 70, 80))  # the object
         image.save(raw / f"Arm-Faint-{k}.png")
-    run(make_config())
+    build(make_config())
     strict = {"background_tolerance": 20}
-    run(make_config(frames=strict))
+    build(make_config(frames=strict))
     fresh = tmp_path / "fresh"
-    run(make_config(frames=strict, paths={"output": str(fresh)}))
+    build(make_config(frames=strict, paths={"output": str(fresh)}))
     incremental = snapshot(tmp_path / "out")
     assert {k: v[1] for k, v in incremental.items()} == {
         k: v[1] for k, v in snapshot(fresh).items()
@@ -210,7 +210,7 @@ def test_clean_removes_only_what_the_manifest_records(
     cfg = make_config()
     out.mkdir()
     (out / "logo.png").write_bytes(b"not ours")
-    run(cfg)
+    build(cfg)
     (out / "muscles/png/notes.txt").write_text("a person's file", encoding="utf-8")
     (out / "muscles/other").mkdir()
     result = CliRunner().invoke(main, ["clean", "--output", str(out), "--config", _cfg(cfg)])
@@ -225,7 +225,7 @@ def test_clean_removes_only_what_the_manifest_records(
 def test_clean_removes_folders_it_emptied(raw: Path, out: Path, make_config: MakeConfig) -> None:
     write_set(raw, "Leg-Soleus")
     cfg = make_config()
-    run(cfg)
+    build(cfg)
     result = CliRunner().invoke(main, ["clean", "--config", _cfg(cfg)])
     assert result.exit_code == 0, result.output
     assert out.is_dir() and list(out.iterdir()) == []
@@ -234,7 +234,7 @@ def test_clean_removes_folders_it_emptied(raw: Path, out: Path, make_config: Mak
 def test_clean_dry_run_removes_nothing(raw: Path, out: Path, make_config: MakeConfig) -> None:
     write_set(raw, "Leg-Soleus")
     cfg = make_config()
-    run(cfg)
+    build(cfg)
     before = snapshot(out)
     result = CliRunner().invoke(main, ["clean", "--dry-run", "--config", _cfg(cfg)])
     assert result.exit_code == 0
@@ -248,11 +248,11 @@ def test_prune_removes_outputs_of_vanished_sets(
     write_set(raw, "Leg-Soleus")
     gone = write_set(raw, "Arm-Biceps", transparent=False)
     cfg = make_config()
-    run(cfg)
+    build(cfg)
     (out / "muscles/png/Arm-Biceps-notes.txt").write_text("mine", encoding="utf-8")
     for path in gone:
         path.unlink()
-    plain = run(cfg)  # without --prune nothing is deleted
+    plain = build(cfg)  # without --prune nothing is deleted
     assert plain.removed == [] and (out / "muscles/png/Arm-Biceps-1.png").is_file()
     keep = snapshot(out)
     result = CliRunner().invoke(main, ["build", "--prune", "--config", _cfg(cfg)])
@@ -272,15 +272,15 @@ def test_prune_removes_outputs_no_longer_planned(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     write_set(raw, "Leg-Soleus")
-    run(make_config(variants={"widths": [40]}))
+    build(make_config(variants={"widths": [40]}))
     narrow = out / "muscles/png/Leg-Soleus-6-40w.webp"
     assert narrow.is_file()
     cfg = make_config()
-    run(cfg)
+    build(cfg)
     assert narrow.is_file()  # kept (and still recorded) until asked to prune
-    dry = run(cfg, prune=True, dry_run=True)
+    dry = build(cfg, prune=True, dry_run=True)
     assert len(dry.removed) == 16 and narrow.is_file()
-    report = run(cfg, prune=True)
+    report = build(cfg, prune=True)
     assert len(report.removed) == 16 and not narrow.exists()
     assert report.files_written == 0
     assert not list(out.rglob("*-40w.webp"))
@@ -291,9 +291,9 @@ def test_prune_in_a_one_stage_run_leaves_other_stages_alone(
 ) -> None:
     write_set(raw, "Leg-Soleus")
     cfg = make_config()
-    run(cfg)
+    build(cfg)
     before = snapshot(out)
-    report = run(cfg, stages=["thumbs"], prune=True)
+    report = build(cfg, stages=["thumbs"], prune=True)
     assert report.removed == [] and snapshot(out) == before
 
 
@@ -321,11 +321,11 @@ def test_interrupted_build_keeps_what_it_finished(
         raise KeyboardInterrupt
 
     try:
-        run(cfg, on_result=interrupt)
+        build(cfg, on_result=interrupt)
     except KeyboardInterrupt:
         pass
     else:  # pragma: no cover - the hook always raises
         raise AssertionError("the build was not interrupted")
-    report = run(cfg)
+    report = build(cfg)
     assert [r.status for r in report.results] == ["up-to-date", "built"]
     assert report.files_written == 67  # 16 frames x 4 files + 3 animations

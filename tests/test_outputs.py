@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.runner import run
+from pipeline.build import build
 from tests.conftest import MakeConfig, write_set
 
 
@@ -33,7 +33,7 @@ def test_thumbnails_fit_their_box_with_aspect_kept(
     raw: Path, out: Path, make_config: MakeConfig, box: tuple[int, int], transparent: bool
 ) -> None:
     write_set(raw, "Arm-Biceps", transparent=transparent)
-    run(make_config(thumbs={"width": box[0], "height": box[1]}))
+    build(make_config(thumbs={"width": box[0], "height": box[1]}))
     with Image.open(out / "muscles/png/Arm-Biceps-1.png") as full:
         full_size, full_mode = full.size, full.mode
     for k in (1, 9, 16):
@@ -49,7 +49,7 @@ def test_thumbnails_fit_their_box_with_aspect_kept(
 
 def test_opaque_set_stays_opaque(raw: Path, out: Path, make_config: MakeConfig) -> None:
     write_set(raw, "Arm-Biceps", transparent=False)
-    run(make_config())
+    build(make_config())
     with Image.open(out / "muscles/png/Arm-Biceps-4.png") as im:
         assert im.mode in ("RGB", "P", "L") and "transparency" not in im.info
 
@@ -58,7 +58,7 @@ def test_webp_and_avif_are_close_to_the_gallery_png(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     write_set(raw, "Arm-Biceps")
-    run(make_config(variants={"avif": True, "webp_quality": 85}))
+    build(make_config(variants={"avif": True, "webp_quality": 85}))
     png = _rgba(out / "muscles/png/Arm-Biceps-5.png")
     for ext, floor in (("webp", 30.0), ("avif", 30.0)):
         path = out / f"muscles/png/Arm-Biceps-5.{ext}"
@@ -75,7 +75,7 @@ def test_srcset_widths_only_below_the_frame_width(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     write_set(raw, "Arm-Biceps")
-    run(make_config(variants={"widths": [40, 2000]}))
+    build(make_config(variants={"widths": [40, 2000]}))
     with Image.open(out / "muscles/png/Arm-Biceps-2-40w.webp") as im:
         assert im.width == 40
     assert not (out / "muscles/png/Arm-Biceps-2-2000w.webp").exists()
@@ -83,7 +83,7 @@ def test_srcset_widths_only_below_the_frame_width(
 
 def test_variants_can_be_switched_off(raw: Path, out: Path, make_config: MakeConfig) -> None:
     write_set(raw, "Arm-Biceps")
-    run(make_config(variants={"webp": False}))
+    build(make_config(variants={"webp": False}))
     assert not list(out.rglob("*.webp"))
     assert len(list(out.rglob("Arm-Biceps-*-thumb.png"))) == 16
 
@@ -92,14 +92,14 @@ def test_gallery_png_is_smaller_than_its_source(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     paths = write_set(raw, "Arm-Biceps")
-    run(make_config())
+    build(make_config())
     built = sum((out / f"muscles/png/Arm-Biceps-{k}.png").stat().st_size for k in range(1, 17))
     assert built < 0.8 * sum(p.stat().st_size for p in paths)
 
 
 def test_dry_run_writes_nothing(raw: Path, out: Path, make_config: MakeConfig) -> None:
     write_set(raw, "Arm-Biceps")
-    report = run(make_config(), dry_run=True)
+    report = build(make_config(), dry_run=True)
     assert not out.exists()
     (result,) = report.results
     assert result.status == "stale"

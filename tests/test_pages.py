@@ -15,10 +15,11 @@ import yaml
 from click.testing import CliRunner, Result
 from PIL import Image
 
+from pipeline.build import BuildReport, build
 from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
-from pipeline.runner import run
+from pipeline.plan import SetPlan
 from pipeline.site import frontmatter
 from pipeline.site.pages import update_pages
 from tests.conftest import MakeConfig, write_set
@@ -317,7 +318,7 @@ def test_pages_config_is_validated(tmp_path: Path, make_config: MakeConfig) -> N
     write_set(tmp_path / "raw", "Leg", size=SMALL)
     cfg = make_config(paths={"pages": str(tmp_path / "pages")}, pages={"titles": str(titles)})
     with pytest.raises(ConfigError) as bad:
-        update_pages(cfg, run(cfg, dry_run=True).results)
+        update_pages(cfg, plans(build(cfg, dry_run=True)))
     assert "Leg-Soleus: unknown key(s) colour" in str(bad.value)
     assert "Leg: expected a title" in str(bad.value)
 
@@ -326,7 +327,7 @@ def test_committed_sample_pages_are_up_to_date(tmp_path: Path) -> None:
     """``make run`` must leave the committed sample pages byte-identical."""
     cfg = load_config(REPO / "config" / "pipeline.yaml", **{"paths.output": tmp_path})
     assert cfg.paths.pages_dir == REPO / "examples" / "site" / "pages" / "muscles"
-    results = update_pages(cfg, run(cfg, dry_run=True).results, dry_run=True)
+    results = update_pages(cfg, plans(build(cfg, dry_run=True)), dry_run=True)
     assert sorted(r.path.name for r in results) == [
         "muscle_sample-bipennate.md",
         "muscle_sample-fusiform.md",
@@ -413,3 +414,7 @@ def test_a_new_page_never_takes_a_permalink_in_use(tmp_path: Path) -> None:
     ]
     assert not new.exists() and other.read_text("utf-8") == text
     assert (pages / "muscle_leg-plantaris.md").is_file()  # the other set is not stopped
+
+
+def plans(report: BuildReport) -> list[SetPlan]:
+    return [r.plan for r in report.results if r.ok]

@@ -13,12 +13,13 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from pipeline.build import build, in_turn
 from pipeline.errors import ConfigError
-from pipeline.runner import _in_turn, _StepTimer, run
+from pipeline.plan import StepTimer
 from pipeline.stages import all_stages
 from pipeline.state.lock import LOCK_NAME, EncoderSlots
 from pipeline.state.manifest import MANIFEST_NAME
-from pipeline.state.outputs import OutputSpec
+from pipeline.state.outputs import Output
 from tests.conftest import MakeConfig, write_set
 
 
@@ -48,8 +49,8 @@ def test_jobs_2_writes_the_same_bytes_as_jobs_1(
     three_sets: Path, tmp_path: Path, make_config: MakeConfig
 ) -> None:
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
-    one = run(make_config(paths={"output": str(serial)}, build={"jobs": 1}))
-    two = run(make_config(paths={"output": str(parallel)}, build={"jobs": 2}))
+    one = build(make_config(paths={"output": str(serial)}, build={"jobs": 1}))
+    two = build(make_config(paths={"output": str(parallel)}, build={"jobs": 2}))
     assert one.ok and two.ok and two.count("built") == 3
     assert one.files_written == two.files_written == 3 * 67
     assert tree_bytes(serial) == tree_bytes(parallel)
@@ -87,44 +88,44 @@ def test_encoder_slots_let_count_holders_in_at_once(tmp_path: Path) -> None:
     c.release()
 
 
-def rendered(order: Iterator[tuple[OutputSpec, str, AbstractContextManager[object]]]) -> list[str]:
+def rendered(order: Iterator[tuple[Output, AbstractContextManager[object]]]) -> list[str]:
     """Render (here: just name) each output while holding what it must hold."""
     kinds = []
-    for _spec, kind, slot in order:
+    for output, slot in order:
         with slot:
-            kinds.append(kind)
+            kinds.append(output.kind)
     return kinds
 
 
 def test_videos_take_a_free_slot_and_other_outputs_go_while_none_is(tmp_path: Path) -> None:
     stages = all_stages()
 
-    def spec(stage: str, kind: str, frames: tuple[int, ...]) -> tuple[OutputSpec, str]:
-        return OutputSpec(stage, kind, PurePosixPath(f"{kind}{frames}"), frames, 1, 1, ()), kind
+    def spec(stage: str, kind: str, frames: tuple[int, ...]) -> Output:
+        return Output(stage, kind, PurePosixPath(f"{kind}{frames}"), frames, 1, 1)
 
     todo = [spec("thumbs", "thumb", (1,)), spec("variants", "png", (1,))]
     todo += [spec("animate", kind, (1, 2)) for kind in ("gif", "webm", "mp4")]
     slots = EncoderSlots(str(tmp_path), 1)
-    timer = _StepTimer()
+    timer = StepTimer()
     other = slots.take(wait=False)  # another worker's encoder is running
     assert other is not None
-    order = _in_turn(todo, stages, slots, timer)
-    made = [next(order)[1] for _ in range(3)]
+    order = in_turn(todo, stages, slots, timer)
+    made = [next(order)[0].kind for _ in range(3)]
     assert made == ["thumb", "png", "gif"]  # everything but the videos, meanwhile
     threading.Timer(0.2, other.release).start()
-    _, kind, slot = next(order)  # now it waits for the slot
-    assert kind == "webm" and "encoder-wait" in timer.seconds
+    output, slot = next(order)  # now it waits for the slot
+    assert output.kind == "webm" and "encoder-wait" in timer.seconds
     with slot:
         assert slots.take(wait=False) is None  # held while the video is made
     assert rendered(order) == ["mp4"]
-    assert rendered(_in_turn(todo, stages, slots, _StepTimer())) == [
+    assert rendered(in_turn(todo, stages, slots, StepTimer())) == [
         "webm",  # a free slot: videos first, then the rest
         "mp4",
         "thumb",
         "png",
         "gif",
     ]
-    assert rendered(_in_turn(todo, stages, None, _StepTimer())) == [
+    assert rendered(in_turn(todo, stages, None, StepTimer())) == [
         "thumb",
         "png",
         "gif",
@@ -163,8 +164,8 @@ def test_default_start_method_is_safe_after_in_process_builds(
     """A library caller that built in-process (jobs=1) and then builds with a pool
     must not hang, and gets the same bytes; per-step timings come back as data."""
     serial, pooled = tmp_path / "serial", tmp_path / "pooled"
-    run(make_config(paths={"output": str(serial)}, build={"jobs": 1}))
-    report = run(make_config(paths={"output": str(pooled)}, build={"jobs": 2}))
+    build(make_config(paths={"output": str(serial)}, build={"jobs": 1}))
+    report = build(make_config(paths={"output": str(pooled)}, build={"jobs": 2}))
     assert report.count("built") == 3
     assert tree_bytes(serial) == tree_bytes(pooled)
     assert all({"decode", "thumbs", "variants"} <= r.stage_seconds.keys() for r in report.results)
@@ -177,11 +178,11 @@ def test_parallel_rebuild_after_a_change_matches_a_serial_one(
     build would: nothing left to do."""
     out = tmp_path / "out"
     cfg = make_config(build={"jobs": 2})
-    run(cfg)
-    again = run(cfg)
+    build(cfg)
+    again = build(cfg)
     assert again.files_written == 0 and again.count("up-to-date") == 3
-    changed = run(make_config(thumbs={"width": 40, "height": 40}, build={"jobs": 2}))
+    changed = build(make_config(thumbs={"width": 40, "height": 40}, build={"jobs": 2}))
     assert changed.files_written == 3 * 32
     serial = tmp_path / "serial"
-    run(make_config(thumbs={"width": 40, "height": 40}, paths={"output": str(serial)}))
+    build(make_config(thumbs={"width": 40, "height": 40}, paths={"output": str(serial)}))
     assert tree_bytes(out) == tree_bytes(serial)

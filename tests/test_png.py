@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.codecs.encode import png_from_params, png_params
+from pipeline.build import build
+from pipeline.codecs.encode import png_bytes
 from pipeline.config import Config, PngConfig
-from pipeline.runner import run
+from pipeline.stages import png_settings
 from tests.conftest import MakeConfig, write_set
 from tests.test_incremental import changed, snapshot, written
 
@@ -35,8 +36,8 @@ def noise(size: int = 64) -> Image.Image:
 
 
 def encode(image: Image.Image, **png: object) -> Image.Image:
-    params = png_params(PngConfig(**png))  # type: ignore[arg-type]
-    data = png_from_params(image, True, params)
+    settings = png_settings(PngConfig(**png))  # type: ignore[arg-type]
+    data = png_bytes(image, True, settings)
     decoded = Image.open(io.BytesIO(data))
     decoded.load()
     return decoded
@@ -99,7 +100,7 @@ def test_build_writes_palette_gallery_and_thumbnail_pngs(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     write_set(raw, "Leg-Soleus")
-    assert run(make_config()).ok
+    assert build(make_config()).ok
     for name in ("Leg-Soleus-3.png", "Leg-Soleus-3-thumb.png"):
         _, mode = built_pngs(out, name)
         assert mode == "P", name
@@ -109,7 +110,7 @@ def test_each_png_setting_rebuilds_the_pngs_only(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     write_set(raw, "Leg-Soleus")
-    run(make_config())
+    build(make_config())
     png: dict[str, object] = {}
     for key, value in (
         ("quality_min", 10),
@@ -120,7 +121,7 @@ def test_each_png_setting_rebuilds_the_pngs_only(
     ):
         before = snapshot(out)
         png[key] = value
-        report = run(make_config(png=png))
+        report = build(make_config(png=png))
         pngs = {k for k in before if k.endswith(".png")}
         assert len(pngs) == 32
         assert written(report) == pngs == changed(before, snapshot(out)), key
@@ -130,8 +131,8 @@ def test_lossless_settings_do_not_rebuild_on_quantiser_changes(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     write_set(raw, "Leg-Soleus")
-    run(make_config(png={"mode": "lossless"}))
-    report = run(make_config(png={"mode": "lossless", "quality_min": 50, "speed": 8}))
+    build(make_config(png={"mode": "lossless"}))
+    report = build(make_config(png={"mode": "lossless", "quality_min": 50, "speed": 8}))
     assert report.files_written == 0
 
 

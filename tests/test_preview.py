@@ -9,8 +9,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from pipeline.build import build
 from pipeline.cli import main
-from pipeline.runner import run
 from pipeline.site.preview import preview_path, render_preview, write_preview
 from tests.conftest import MakeConfig, write_set
 
@@ -48,11 +48,11 @@ def test_preview_lists_sets_thumbnails_sizes_and_warnings(
     write_set(raw, "Leg-Soleus")
     write_set(raw, "Arm-Biceps", transparent=False)
     cfg = make_config()
-    run(cfg)
+    build(cfg)
     write_set(raw, "Leg-Plantaris", frames=range(1, 16))  # frame 16 missing: invalid
     (out / "muscles/png/Arm-Biceps-4.webp").unlink()  # stale: an output is missing
 
-    path = write_preview(cfg, run(cfg, dry_run=True))
+    path = write_preview(cfg, build(cfg, dry_run=True))
 
     assert path == out / "preview" / "index.html"
     html = path.read_text(encoding="utf-8")
@@ -82,10 +82,10 @@ def test_preview_lists_sets_thumbnails_sizes_and_warnings(
 def test_embedded_preview_is_one_file(raw: Path, out: Path, make_config: MakeConfig) -> None:
     write_set(raw, "Leg-Soleus")
     cfg = make_config()
-    run(cfg)
+    build(cfg)
     animation = _animation(out, "Leg-Soleus")
 
-    html = render_preview(cfg, run(cfg, dry_run=True), embed=True)
+    html = render_preview(cfg, build(cfg, dry_run=True), embed=True)
 
     refs = [ref for _, ref in _parse(html).refs if not ref.startswith("#")]
     assert len(refs) == 17 and all(ref.startswith("data:") for ref in refs)
@@ -100,7 +100,7 @@ def test_preview_command_writes_the_page(raw: Path, out: Path, make_config: Make
     config_file = raw.parent / "pipeline.yaml"
     config_file.write_text(f"paths:\n  raw: {raw}\n  output: {out}\nbuild:\n  jobs: 1\n")
 
-    stale = len(run(cfg, dry_run=True).results[0].stale)  # 64 with thumbs and variants alone
+    stale = len(build(cfg, dry_run=True).results[0].stale)  # 64 with thumbs and variants alone
 
     result = CliRunner().invoke(main, ["preview", "--config", str(config_file)])
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.codecs import video
 from pipeline.codecs.video import ffmpeg_exe
 from pipeline.state.lock import LOCK_NAME
 from pipeline.state.manifest import MANIFEST_NAME
@@ -39,13 +40,14 @@ from tests.faultkit import (
 BUILD = (sys.executable, "-m", "pipeline", "build")
 
 # A stand-in for ffmpeg: encoders whose output path contains ONLY behave as MODE
-# says; every other run (other sets, the decode check) is the real ffmpeg.
+# says; every other run (other sets, the decode check, the version query) is the
+# real ffmpeg.
 _FAKE = """#!{python}
 import os, sys
 REAL, MODE, ONLY = {real!r}, {mode!r}, {only!r}
 args = sys.argv[1:]
 out = args[-1]
-if "framecrc" in args or ONLY not in out:
+if "framecrc" in args or args == ["-version"] or ONLY not in out:
     os.execv(REAL, [REAL, *args])
 if MODE == "hang":
     os.execv("/bin/sleep", ["sleep", "300"])
@@ -336,3 +338,16 @@ def test_an_encoder_output_that_does_not_decode_right_is_not_kept(
     monkeypatch.delenv("IMAGEIO_FFMPEG_EXE")
     assert cli("build", "--config", str(corpus.config), "-j", "1").exit_code == 0
     assert webm.is_file()
+
+
+def test_an_ffmpeg_that_hangs_even_on_its_version_is_unusable_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planning asks the binary its version: one that never answers is stopped
+    (and named unusable) instead of stalling the plan."""
+    hang = tmp_path / "ffmpeg-silent"
+    hang.write_text("#!/bin/sh\nexec sleep 300\n")
+    hang.chmod(0o755)
+    monkeypatch.setattr(video, "VERSION_TIMEOUT", 0.5)
+    reported = video.ffmpeg_version(str(hang))
+    assert reported.startswith("unusable (") and "timed out after 0.5 seconds" in reported

@@ -32,8 +32,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.build import build
 from pipeline.config import config_from_dict
-from pipeline.runner import run
 from tests.cdp import Browser, Page
 from tests.conftest import draw_frame, write_set
 from tests.site_kit import (
@@ -90,7 +90,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
         },
         base,
     )
-    report = run(cfg)
+    report = build(cfg)
     assert report.ok, [str(d) for r in report.failed for d in r.defects] + [
         r.error for r in report.failed
     ]
@@ -429,7 +429,7 @@ def test_bundled_sample_site(tmp_path: Path, page: Page) -> None:
         },
         tmp_path,
     )
-    report = run(cfg)
+    report = build(cfg)
     assert report.ok, [str(d) for r in report.failed for d in r.defects]
     set_ids = [r.set_id for r in report.results]
     for set_id in set_ids:  # the pipeline's own animation, nothing stood in

@@ -12,12 +12,14 @@ import tomllib
 from pathlib import Path
 
 import PIL
+import pytest
 import yaml
 from click.testing import CliRunner
 from packaging.requirements import Requirement
 
+from pipeline.build import build
 from pipeline.cli import main
-from pipeline.runner import run
+from pipeline.codecs.video import ffmpeg_exe, ffmpeg_version
 from pipeline.state.manifest import MANIFEST_NAME
 from tests.conftest import MakeConfig, draw_frame, write_set
 
@@ -34,7 +36,7 @@ def test_check_passes_when_built_and_lists_each_stale_output(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     write_set(raw, "Leg-Soleus")
-    run(make_config())
+    build(make_config())
     config = _config_file(raw, out)
     runner = CliRunner()
 
@@ -82,7 +84,7 @@ def test_pre_commit_hook_runs_the_check(raw: Path, out: Path, make_config: MakeC
 
     stale = run_hook()
     assert stale.returncode == 1 and ": missing" in stale.stderr
-    run(make_config())
+    build(make_config())
     clean = run_hook()
     assert clean.returncode == 0, clean.stderr
 
@@ -178,3 +180,44 @@ def test_hook_pins_the_locked_runtime_versions() -> None:
     assert {_canonical(n): v for n, v in pins.items()} == {
         name: lock[name] for name in _runtime_requirements()
     }
+
+
+def _ffmpeg_calling_itself(version: str, folder: Path) -> Path:
+    """The real ffmpeg behind a script that reports another version: a binary
+    swapped through ``IMAGEIO_FFMPEG_EXE`` (a system ffmpeg, another build)."""
+    script = folder / "ffmpeg-other"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = "-version" ]; then echo "ffmpeg version {version} Copyright (c) x"\n'
+        "exit 0; fi\n"
+        f'exec "{ffmpeg_exe()}" "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def test_the_videos_depend_on_the_ffmpeg_binary_that_runs(
+    raw: Path, out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fingerprint names the binary's own version, not a package's: swapping the
+    binary makes the WebM and MP4 (only) "built with other encoder versions"."""
+    write_set(raw, "Leg-Soleus")
+    config = _config_file(raw, out)
+    runner = CliRunner()
+    assert runner.invoke(main, ["build", "--config", str(config)]).exit_code == 0
+    here = ffmpeg_version()
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(_ffmpeg_calling_itself("0.0-other", tmp_path)))
+    swapped = runner.invoke(main, ["check", "--config", str(config)])
+    assert swapped.exit_code == 1
+    videos = [out / f"muscles/gif/Leg-Soleus.{ext}" for ext in ("mp4", "webm")]
+    assert sorted(swapped.stderr.splitlines()) == [
+        f"{video}: built with other encoder versions (ffmpeg 0.0-other here, {here} recorded); "
+        "--accept-versions accepts it"
+        for video in videos
+    ]
+    rebuilt = runner.invoke(main, ["build", "-v", "--config", str(config)])
+    assert rebuilt.exit_code == 0
+    assert sorted(line.split()[1] for line in rebuilt.output.splitlines() if "wrote" in line) == [
+        "muscles/gif/Leg-Soleus.mp4",
+        "muscles/gif/Leg-Soleus.webm",
+    ]

@@ -9,25 +9,46 @@ import contextlib
 import io
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 import numpy as np
 import oxipng
 from PIL import Image
 
-from pipeline.codecs.quantize import QualityTooLow, libimagequant_version, quantize_shared
-from pipeline.config import PngConfig
+from pipeline.codecs import Params, Settings
+from pipeline.codecs.quantize import QualityTooLow, quantize_shared
 
 
 @dataclass(frozen=True)
-class PngPalette:
-    """pngquant's knobs: the quality range (``--quality min-max``), ``--speed`` and
-    the dithering level (``--floyd``)."""
+class PngSettings(Settings):
+    """A PNG's settings: ``palette`` quantises with pngquant's knobs (the quality
+    range ``--quality min-max``, ``--speed``, the dithering level ``--floyd``);
+    ``lossless`` keeps every pixel. oxipng compresses both at ``optimize_level``."""
 
+    mode: Literal["palette", "lossless"]
+    optimize_level: int
     quality_min: int
     quality_max: int
     speed: int
     dithering: float
+
+    def params(self) -> Params:
+        """The quantiser's knobs count only in palette mode: a lossless build
+        ignores them."""
+        params = super().params()
+        return params if self.mode == "palette" else params[:2]
+
+
+@dataclass(frozen=True)
+class WebpSettings(Settings):
+    quality: int
+    method: int
+
+
+@dataclass(frozen=True)
+class AvifSettings(Settings):
+    quality: int
+    speed: int
 
 
 def fit_size(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
@@ -53,50 +74,17 @@ def to_output_mode(image: Image.Image, has_alpha: bool) -> Image.Image:
     return image if has_alpha else image.convert("RGB")
 
 
-Params = tuple[tuple[str, Any], ...]
-
-
-def png_params(cfg: PngConfig) -> Params:
-    """What a PNG's bytes depend on, for its fingerprint (the quantiser's settings
-    only in palette mode, so a lossless build ignores them)."""
-    params: Params = (("mode", cfg.mode), ("optimize_level", cfg.optimize_level))
-    if cfg.mode == "palette":
-        params += (
-            ("quality_min", cfg.quality_min),
-            ("quality_max", cfg.quality_max),
-            ("speed", cfg.speed),
-            ("dithering", cfg.dithering),
-        )
-    return params
-
-
-def png_versions(cfg: PngConfig) -> Params:
-    """The encoder versions a PNG depends on besides oxipng (see OutputSpec.versions)."""
-    return (("libimagequant", libimagequant_version()),) if cfg.mode == "palette" else ()
-
-
-def png_from_params(image: Image.Image, has_alpha: bool, params: Params) -> bytes:
-    """The PNG that :func:`png_params` describes (stages keep only the params)."""
-    p = dict(params)
-    palette = None
-    if p["mode"] == "palette":
-        palette = PngPalette(p["quality_min"], p["quality_max"], p["speed"], p["dithering"])
-    return png_bytes(image, has_alpha, p["optimize_level"], palette)
-
-
-def png_bytes(
-    image: Image.Image, has_alpha: bool, level: int, palette: PngPalette | None = None
-) -> bytes:
-    """A palette PNG when ``palette`` is given and its quality floor is met (the
-    smallest palette up to 256 colours reaching ``quality_max``, as pngquant picks),
+def png_bytes(image: Image.Image, has_alpha: bool, settings: PngSettings) -> bytes:
+    """A palette PNG in palette mode when its quality floor is met (the smallest
+    palette up to 256 colours reaching ``quality_max``, as pngquant picks),
     otherwise lossless; either way oxipng compresses it."""
-    if palette is not None:
+    if settings.mode == "palette":
         with contextlib.suppress(QualityTooLow):
-            return _palette_png(image, level, palette)
-    return lossless_png_bytes(image, has_alpha, level)
+            return _palette_png(image, settings)
+    return lossless_png_bytes(image, has_alpha, settings.optimize_level)
 
 
-def _palette_png(image: Image.Image, level: int, palette: PngPalette) -> bytes:
+def _palette_png(image: Image.Image, palette: PngSettings) -> bytes:
     rgba = np.asarray(image.convert("RGBA"))
     quantised = quantize_shared(
         lambda: (rgba,),
@@ -121,7 +109,9 @@ def _palette_png(image: Image.Image, level: int, palette: PngPalette) -> bytes:
     # One row filter, oxipng's entropy heuristic, instead of the level's trial of
     # several: on indexed renders it makes the same bytes (within 0.5 %) in two
     # thirds of oxipng's time (docs/web-weight.md, "Build time").
-    data: bytes = raw.create_optimized_png(level=level, filter=[oxipng.RowFilter.Entropy])
+    data: bytes = raw.create_optimized_png(
+        level=palette.optimize_level, filter=[oxipng.RowFilter.Entropy]
+    )
     return data
 
 
@@ -140,13 +130,15 @@ def lossless_png_bytes(image: Image.Image, has_alpha: bool, level: int) -> bytes
     return data
 
 
-def webp_bytes(image: Image.Image, has_alpha: bool, quality: int, method: int) -> bytes:
+def webp_bytes(image: Image.Image, has_alpha: bool, settings: WebpSettings) -> bytes:
     buffer = io.BytesIO()
-    to_output_mode(image, has_alpha).save(buffer, format="WEBP", quality=quality, method=method)
+    out = to_output_mode(image, has_alpha)
+    out.save(buffer, format="WEBP", quality=settings.quality, method=settings.method)
     return buffer.getvalue()
 
 
-def avif_bytes(image: Image.Image, has_alpha: bool, quality: int, speed: int) -> bytes:
+def avif_bytes(image: Image.Image, has_alpha: bool, settings: AvifSettings) -> bytes:
     buffer = io.BytesIO()
-    to_output_mode(image, has_alpha).save(buffer, format="AVIF", quality=quality, speed=speed)
+    out = to_output_mode(image, has_alpha)
+    out.save(buffer, format="AVIF", quality=settings.quality, speed=settings.speed)
     return buffer.getvalue()

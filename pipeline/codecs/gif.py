@@ -28,26 +28,30 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import GifImagePlugin, Image
 
-from pipeline.codecs.blend import over
+from pipeline.codecs import Settings
+from pipeline.codecs.pixels import mask_bbox, over, rgb
 from pipeline.codecs.quantize import quantize_shared
-from pipeline.sources.frames import mask_bbox
 
 DISPOSE_NONE = 1  # leave the frame in place: the next one draws on top
 DISPOSE_BACKGROUND = 2  # clear the frame's rectangle to transparent after showing it
 
 
 @dataclass(frozen=True)
-class GifSettings:
+class GifSettings(Settings):
     """Everything that changes the GIF's bytes besides the pixels. No defaults:
-    they are the config's (``stages.animation.gif_settings``), kept in one place."""
+    they are the config's (``animation.gif_*``), kept in one place."""
 
     duration_ms: int
-    matte: tuple[int, int, int]
-    transparent_tolerance: int
-    dithering: float
-    max_colors: int
+    background: str  # the matte: the page colour, '#rrggbb'
+    colors: int
     quality: int
+    dithering: float
+    transparent_tolerance: int
     speed: int
+
+    @property
+    def matte(self) -> tuple[int, int, int]:
+        return rgb(self.background)
 
 
 def matte(rgba: np.ndarray, colour: tuple[int, int, int], tolerance: int) -> np.ndarray:
@@ -92,7 +96,7 @@ def encode_gif(frames: Sequence[np.ndarray], has_alpha: bool, settings: GifSetti
                 yield opaque(f)
 
     # Opaque sets still need one free index: it marks unchanged pixels.
-    colours = settings.max_colors if has_alpha else min(settings.max_colors, 255)
+    colours = settings.colors if has_alpha else min(settings.colors, 255)
     shared = quantize_shared(
         prepared,
         max_colors=colours,

@@ -33,6 +33,7 @@ duplicated or dropped frame. ffmpeg runs from an argument list, never a shell.
 from __future__ import annotations
 
 import contextlib
+import functools
 import subprocess
 import threading
 from collections.abc import Iterable, Sequence
@@ -44,7 +45,8 @@ import imageio_ffmpeg
 import numpy as np
 
 from pipeline import lifeline
-from pipeline.codecs.blend import composite
+from pipeline.codecs import Settings
+from pipeline.codecs.pixels import composite, rgb
 from pipeline.errors import OutputError, PipelineError
 
 # Threads per encoder: a constant, not the core count, because x264's and libvpx's
@@ -56,20 +58,24 @@ ENCODER_THREADS = 1
 
 
 @dataclass(frozen=True)
-class WebmSettings:
-    """The VP9 settings; the defaults are the config's (``AnimationConfig``)."""
+class WebmSettings(Settings):
+    """The VP9 settings; no defaults: they are the config's (``AnimationConfig``)."""
 
+    duration_ms: int
+    background: str  # the page colour the colour planes are composited on
     crf: int
     cpu_used: int
 
 
 @dataclass(frozen=True)
-class Mp4Settings:
-    """The x264 settings; the defaults are the config's (``AnimationConfig``)."""
+class Mp4Settings(Settings):
+    """The x264 settings; no defaults: they are the config's (``AnimationConfig``)."""
 
+    duration_ms: int
+    background: str  # H.264 has no alpha: frames are composited on it
     crf: int
     preset: str
-    tune: str | None
+    tune: str  # "none": no -tune
 
 
 # The default limit on one encoder run: a minute, plus 4 s per megapixel of
@@ -99,8 +105,35 @@ def ffmpeg_exe() -> str:
         ) from exc
 
 
-def ffmpeg_version() -> str:
-    return str(imageio_ffmpeg.get_ffmpeg_version())
+# Seconds ``ffmpeg -version`` may take: a binary that hangs even on that is
+# reported as unusable, and its encodes fail on their own timeout.
+VERSION_TIMEOUT = 10.0
+
+
+def ffmpeg_version(exe: str | None = None) -> str:
+    """The version the binary the encoders run (or ``exe``) reports: ``ffmpeg
+    -version``'s first line, without its copyright. What a video's bytes depend on,
+    whoever supplied the binary (imageio-ffmpeg's, or ``IMAGEIO_FFMPEG_EXE``)."""
+    return _version_of(exe or ffmpeg_exe())
+
+
+@functools.cache
+def _version_of(exe: str) -> str:
+    try:
+        done = subprocess.run(
+            [exe, "-version"],
+            capture_output=True,
+            timeout=VERSION_TIMEOUT,
+            check=False,
+            preexec_fn=lifeline.dies_with_parent(),
+            close_fds=False,  # holds the output lock while it runs, as encoders do
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unusable ({exc})"
+    lines = done.stdout.decode(errors="replace").splitlines()
+    if not lines:
+        return f"unusable (exit status {done.returncode})"
+    return lines[0].split(" Copyright")[0].removeprefix("ffmpeg version ").strip()
 
 
 def frame_rate(duration_ms: int) -> Fraction:
@@ -123,9 +156,7 @@ def on_page(rgba: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
 
 def encode_webm(
     frames: Sequence[np.ndarray],
-    duration_ms: int,
     has_alpha: bool,
-    background: tuple[int, int, int],
     settings: WebmSettings,
     dest: Path,
     *,
@@ -133,6 +164,7 @@ def encode_webm(
 ) -> None:
     """VP9 in WebM: with alpha (``yuva420p``) for transparent sets, plain
     ``yuv420p`` for opaque ones (an all-opaque alpha plane is wasted bytes)."""
+    background = rgb(settings.background)
     data = (on_page(f, background) if has_alpha else f for f in frames)
     codec = [
         "-c:v", "libvpx-vp9",
@@ -147,30 +179,28 @@ def encode_webm(
         "-lag-in-frames", "0",
         "-f", "webm",
     ]  # fmt: skip
-    _run_ffmpeg(frames, "rgba", duration_ms, data, codec, dest, timeout)
+    _run_ffmpeg(frames, "rgba", settings.duration_ms, data, codec, dest, timeout)
 
 
 def encode_mp4(
     frames: Sequence[np.ndarray],
-    duration_ms: int,
-    background: tuple[int, int, int],
     settings: Mp4Settings,
     dest: Path,
     *,
     timeout: float | None = None,
 ) -> None:
-    """H.264 ``yuv420p`` in MP4, composited onto ``background``."""
-    data = (composite(f, background) for f in frames)
+    """H.264 ``yuv420p`` in MP4, composited onto the background colour."""
+    data = (composite(f, rgb(settings.background)) for f in frames)
     codec = [
         "-c:v", "libx264",
         "-pix_fmt", "yuv420p",
         "-crf", str(settings.crf),
         "-preset", settings.preset,
-        *(["-tune", settings.tune] if settings.tune else []),
+        *(["-tune", settings.tune] if settings.tune != "none" else []),
         "-movflags", "+faststart",
         "-f", "mp4",
     ]  # fmt: skip
-    _run_ffmpeg(frames, "rgb24", duration_ms, data, codec, dest, timeout)
+    _run_ffmpeg(frames, "rgb24", settings.duration_ms, data, codec, dest, timeout)
 
 
 def _run_ffmpeg(

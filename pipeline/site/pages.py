@@ -1,7 +1,8 @@
 """The pages step: write each set's gallery metadata into its Jekyll page.
 
-Runs after the asset stages, from their plan (paths and pixel sizes), never from
-pixels. A page is rewritten only when its managed keys change, so a rebuild with
+Runs after the asset stages, from each set's plan (file names and pixel sizes,
+:class:`pipeline.plan.SetPlan`), never from pixels, and never naming a file
+itself. A page is rewritten only when its managed keys change, so a rebuild with
 nothing new leaves every page (and its mtime) alone; a page that does not exist yet
 is made from a template. What a person wrote (titles, captions, alt texts, the
 body) is kept; see :mod:`pipeline.site.frontmatter` for how the text is edited.
@@ -13,7 +14,7 @@ import difflib
 import os
 import re
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,19 +23,10 @@ import yaml
 
 from pipeline.config import Config
 from pipeline.errors import ConfigError, PageError, PipelineError
-from pipeline.runner import SetResult
-from pipeline.site import frontmatter as fmt
+from pipeline.plan import SetPlan
+from pipeline.site import frontmatter
 from pipeline.site.kit import PAGE_TEMPLATE, kit_bytes
-from pipeline.stages.animation import animation_relpath
-from pipeline.stages.thumbnails import thumb_relpath
-from pipeline.stages.variants import frame_relpath
-from pipeline.state.outputs import (
-    NotRegularFileError,
-    OutputSpec,
-    Written,
-    open_regular,
-    write_bytes_atomic,
-)
+from pipeline.state.outputs import NotRegularFileError, open_regular, write_bytes_atomic
 
 PageStatus = Literal["unchanged", "updated", "created", "failed"]
 
@@ -49,22 +41,12 @@ _VALUE_PLACEHOLDER = re.compile(
 
 
 @dataclass(frozen=True)
-class Titles:
-    """What ``config/muscles.yaml`` says about one set."""
+class SetTitle:
+    """What the titles file (``pages.titles``) says about one set."""
 
     title: str
     alt: str | None = None
     image_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Asset:
-    """One planned output of a set, as far as a page needs it."""
-
-    relpath: str
-    kind: str
-    width: int
-    height: int
 
 
 @dataclass(frozen=True)
@@ -95,13 +77,7 @@ def page_path(cfg: Config, set_id: str) -> Path:
     return pages / name
 
 
-def planned_assets(result: SetResult) -> dict[str, Asset]:
-    """Every output the set has or will have, by path: written ones and stale ones."""
-    records: Iterable[Written | OutputSpec] = [*result.outputs, *result.stale]
-    return {str(r.relpath): Asset(str(r.relpath), r.kind, r.width, r.height) for r in records}
-
-
-def load_titles(path: Path | None) -> dict[str, Titles]:
+def load_titles(path: Path | None) -> dict[str, SetTitle]:
     """``set id -> title`` or ``set id -> {title, alt, image_id}``, all problems at once."""
     if path is None:
         return {}
@@ -117,11 +93,11 @@ def load_titles(path: Path | None) -> dict[str, Titles]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(path, ["must be a mapping of set id to title"])
-    titles: dict[str, Titles] = {}
+    titles: dict[str, SetTitle] = {}
     problems: list[str] = []
     for set_id, value in data.items():
         if isinstance(value, str) and value.strip():
-            titles[str(set_id)] = Titles(value)
+            titles[str(set_id)] = SetTitle(value)
             continue
         if not isinstance(value, dict):
             problems.append(f"{set_id}: expected a title or a mapping with 'title'")
@@ -134,7 +110,7 @@ def load_titles(path: Path | None) -> dict[str, Titles]:
         if bad or not isinstance(texts["title"], str) or not texts["title"].strip():
             problems.append(f"{set_id}: 'title' is required and every value must be text")
             continue
-        titles[str(set_id)] = Titles(texts["title"], texts["alt"], texts["image_id"])
+        titles[str(set_id)] = SetTitle(texts["title"], texts["alt"], texts["image_id"])
     if problems:
         raise ConfigError(path, problems)
     return titles
@@ -147,7 +123,7 @@ def derived_title(set_id: str) -> str:
     return " - ".join(words) or set_id
 
 
-def placeholders(set_id: str, titles: Titles | None) -> dict[str, str]:
+def placeholders(set_id: str, titles: SetTitle | None) -> dict[str, str]:
     """The values a page template can use."""
     parts = [p for p in set_id.split("-") if p]
     region = parts[0].lower()
@@ -183,8 +159,8 @@ def fill_template(template: str, name: str, values: Mapping[str, str]) -> str:
     front matter value is written as a YAML scalar (quoted as the template quotes
     it), any other one as plain text."""
     try:
-        split = fmt.split_page(template)
-    except fmt.FrontMatterError as exc:
+        split = frontmatter.split_page(template)
+    except frontmatter.FrontMatterError as exc:
         raise PageError(name, exc.line, exc.problem) from exc
 
     def scalar(match: re.Match[str]) -> str:
@@ -192,7 +168,7 @@ def fill_template(template: str, name: str, values: Mapping[str, str]) -> str:
         if key not in values:
             return match[0]  # reported by substitute() below
         style = match["q"] or None
-        return match["lead"] + fmt.emit_scalar(values[key], style) + match["tail"]
+        return match["lead"] + frontmatter.emit_scalar(values[key], style) + match["tail"]
 
     front = _VALUE_PLACEHOLDER.sub(scalar, split.front)
     try:
@@ -207,50 +183,54 @@ def fill_template(template: str, name: str, values: Mapping[str, str]) -> str:
 
 def block_specs(
     cfg: Config,
-    set_id: str,
-    count: int,
-    page: fmt.FrontMatter,
-    assets: Mapping[str, Asset],
-    titles: Titles | None,
-) -> list[fmt.BlockSpec]:
-    """What the managed keys of this page should hold."""
+    plan: SetPlan,
+    page: frontmatter.FrontMatter,
+    titles: SetTitle | None,
+) -> list[frontmatter.BlockSpec]:
+    """What the managed keys of this page should hold: every file name is the
+    plan's."""
     pg = cfg.pages
+    set_id, count = plan.set_id, cfg.frames.count
+
+    def named(stage: str, kind: str, k: int | None = None) -> str | None:
+        output = plan.output(stage, kind, k)
+        return str(output.relpath) if output is not None else None
+
     own = page.data.get("title")
     title = own if isinstance(own, str) and own.strip() else None
     title = title or (titles.title if titles else derived_title(set_id))
     fill = {"title": title, "set_id": set_id, "count": count}
-    gif = str(animation_relpath(cfg, set_id))
+    gif = named("animate", "gif") or ""
     values = placeholders(set_id, titles)
-    image: fmt.EntrySpec = (
-        fmt.Field("image_id", values["image_id"], keep=True),
-        fmt.Field("image_name", gif),
-        fmt.Field("image_title", pg.image_title.format(**fill, k=""), keep=True),
-        fmt.Field(
+    image: frontmatter.EntrySpec = (
+        frontmatter.Field("image_id", values["image_id"], keep=True),
+        frontmatter.Field("image_name", gif),
+        frontmatter.Field("image_title", pg.image_title.format(**fill, k=""), keep=True),
+        frontmatter.Field(
             "image_alt",
             titles.alt if titles and titles.alt else pg.image_alt.format(**fill, k=""),
             keep=True,
         ),
     )
-    gallery: list[fmt.EntrySpec] = []
+    gallery: list[frontmatter.EntrySpec] = []
     for k in range(1, count + 1):
-        url = str(frame_relpath(cfg, set_id, k))
-        full = assets.get(url)
+        full = plan.output("variants", "png", k)
         entry = [
-            fmt.Field("image_url", url),
-            fmt.Field("caption", pg.caption.format(**fill, k=k), keep=True),
-            fmt.Field("title", pg.title.format(**fill, k=k), keep=True),
-            fmt.Field("thumbnail", str(thumb_relpath(cfg, set_id, k)) if pg.thumbnail else None),
-            fmt.Field("webp", str(frame_relpath(cfg, set_id, k, "webp")) if pg.webp else None),
-            fmt.Field("avif", str(frame_relpath(cfg, set_id, k, "avif")) if pg.avif else None),
-            fmt.Field("width", full.width if pg.width and full else None),
-            fmt.Field("height", full.height if pg.height and full else None),
+            frontmatter.Field("image_url", str(full.relpath) if full else None),
+            frontmatter.Field("caption", pg.caption.format(**fill, k=k), keep=True),
+            frontmatter.Field("title", pg.title.format(**fill, k=k), keep=True),
+            frontmatter.Field("thumbnail", named("thumbs", "thumb", k) if pg.thumbnail else None),
+            frontmatter.Field("webp", named("variants", "webp", k) if pg.webp else None),
+            frontmatter.Field("avif", named("variants", "avif", k) if pg.avif else None),
+            frontmatter.Field("width", full.width if pg.width and full else None),
+            frontmatter.Field("height", full.height if pg.height and full else None),
         ]
         gallery.append(tuple(entry))
     existing = page.data.get("images")
     index = _image_index(existing if isinstance(existing, list) else [], gif, cfg.paths.gif_dir)
     return [
-        fmt.BlockSpec("images", (image,), start=index, exact=False),
-        fmt.BlockSpec("gallery", tuple(gallery)),
+        frontmatter.BlockSpec("images", (image,), start=index, exact=False),
+        frontmatter.BlockSpec("gallery", tuple(gallery)),
     ]
 
 
@@ -310,8 +290,8 @@ def _front_matter_data(path: Path) -> dict[str, Any]:
     page's place is opened without blocking and refused, never waited on)."""
     try:
         with open_regular(path) as handle:
-            data = fmt.read_values(handle.read().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, fmt.FrontMatterError, yaml.YAMLError):
+            data = frontmatter.read_values(handle.read().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, frontmatter.FrontMatterError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -320,20 +300,21 @@ def _normal_permalink(permalink: str) -> str:
     return "/" + permalink.strip().strip("/") + "/"
 
 
-def find_page(cfg: Config, set_id: str, index: PageIndex) -> Path:
+def find_page(cfg: Config, plan: SetPlan, index: PageIndex) -> Path:
     """The set's page: the one named by ``pages.pattern`` if it exists, else the one
     page that already shows the set's GIF (an older name), else the pattern's name
     (a page to create)."""
-    path = page_path(cfg, set_id)
+    path = page_path(cfg, plan.set_id)
     if path.exists():
         return path
-    showing = index.gifs.get(str(animation_relpath(cfg, set_id)), [])
+    gif = plan.output("animate", "gif")
+    showing = index.gifs.get(str(gif.relpath), []) if gif is not None else []
     return showing[0] if len(showing) == 1 else path
 
 
 def _taken_permalink(text: str, path: Path, index: PageIndex) -> PageError | None:
     """The error for a new page whose permalink another page already has."""
-    permalink = fmt.split_page(text).front
+    permalink = frontmatter.split_page(text).front
     match = re.search(r"^permalink:[ \t]*['\"]?([^'\"\r\n#]+)", permalink, re.MULTILINE)
     if match is None:
         return None
@@ -350,9 +331,9 @@ def _taken_permalink(text: str, path: Path, index: PageIndex) -> PageError | Non
 
 def update_page(
     cfg: Config,
-    result: SetResult,
+    plan: SetPlan,
     *,
-    titles: Mapping[str, Titles],
+    titles: Mapping[str, SetTitle],
     template: tuple[str, str],
     dry_run: bool,
     index: PageIndex | None = None,
@@ -360,8 +341,8 @@ def update_page(
     """Bring one set's page up to date (or, with ``dry_run``, say how it would change).
     With ``index``, an existing page under another name is found (:func:`find_page`)
     and a new page may not take a permalink another page has."""
-    set_id = result.set_id
-    path = page_path(cfg, set_id) if index is None else find_page(cfg, set_id, index)
+    set_id = plan.set_id
+    path = page_path(cfg, set_id) if index is None else find_page(cfg, plan, index)
     try:
         target = _edit_target(path)
         data = _read_page(path, target)
@@ -380,12 +361,10 @@ def update_page(
                 raise PageError(path, line, "not UTF-8 text") from exc
             name = str(path)
         try:
-            page = fmt.parse(text)
-            specs = block_specs(
-                cfg, set_id, cfg.frames.count, page, planned_assets(result), titles.get(set_id)
-            )
-            new = fmt.update(page, specs)
-        except fmt.FrontMatterError as exc:
+            page = frontmatter.parse(text)
+            specs = block_specs(cfg, plan, page, titles.get(set_id))
+            new = frontmatter.update(page, specs)
+        except frontmatter.FrontMatterError as exc:
             raise PageError(name, exc.line, exc.problem) from exc
         except RecursionError as exc:  # nesting deeper than Python's stack
             raise PageError(name, 1, "front matter is nested too deeply") from exc
@@ -458,20 +437,20 @@ def _unchanged(path: Path, target: Path, data: bytes | None) -> None:
 
 
 def update_pages(
-    cfg: Config, results: Sequence[SetResult], *, dry_run: bool = False
+    cfg: Config, plans: Sequence[SetPlan], *, dry_run: bool = False
 ) -> list[PageResult]:
-    """Update the page of every set that built or is up to date; a failed set's page
-    is left alone. One bad page does not stop the others."""
+    """Update the page of every set planned without a problem (a failed set's page
+    is left alone). One bad page does not stop the others."""
     titles = load_titles(cfg.pages.titles)
     template = load_template(cfg)
-    chosen = [r for r in results if r.ok]
+    chosen = [p for p in plans if p.ok and p.complete]
     # Read the other pages only when a set's page is not where the pattern says.
     index = (
         index_pages(cfg)
         if any(not page_path(cfg, r.set_id).exists() for r in chosen)
         else PageIndex({}, {})
     )
-    paths = {r.set_id: find_page(cfg, r.set_id, index) for r in chosen}
+    paths = {r.set_id: find_page(cfg, r, index) for r in chosen}
     owners: dict[Path, list[str]] = {}
     for r in chosen:
         owners.setdefault(paths[r.set_id], []).append(r.set_id)

@@ -17,15 +17,13 @@ import html
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from pipeline.build import BuildReport, SetResult
 from pipeline.config import Config
 from pipeline.errors import OutputError
-from pipeline.runner import BuildReport, SetResult
+from pipeline.plan import SetPlan
 from pipeline.site.weight import result_weight
-from pipeline.stages.animation import animation_relpath
-from pipeline.stages.thumbnails import thumb_relpath
-from pipeline.stages.variants import frame_relpath
 from pipeline.state.cleanup import remove_empty_folders
-from pipeline.state.outputs import Written, human_size, write_bytes_atomic
+from pipeline.state.outputs import Output, human_size, write_bytes_atomic
 
 PREVIEW_DIR = "preview"
 _TITLE_PREFIX = "muscle-assets preview: "  # also how clean knows the page is ours
@@ -132,37 +130,35 @@ def size_rows(cfg: Config, result: SetResult, out_root: Path) -> list[SizeRow]:
     animation files beside the GIF when no stage recorded them."""
     records = list(result.outputs)
     known = {w.relpath for w in records}
-    for relpath in animation_files(cfg, result.set_id, out_root).values():
+    for relpath in animation_files(result.plan, out_root).values():
         if relpath not in known:
             size = (out_root / relpath).stat().st_size
-            records.append(
-                Written(relpath, "animation", "animation", relpath.suffix[1:], 0, 0, size)
-            )
-    groups: dict[tuple[str, str], list[Written]] = {}
+            records.append(Output("animation", "animation", relpath, (), 0, 0, bytes=size))
+    groups: dict[tuple[str, str], list[Output]] = {}
     for written in records:
         groups.setdefault((written.kind, written.format), []).append(written)
     rows = []
-    for (kind, fmt), items in sorted(groups.items()):
+    for (kind, file_format), items in sorted(groups.items()):
         dims = sorted({(w.width, w.height) for w in items if w.width})
         rows.append(
             SizeRow(
                 kind,
-                fmt,
+                file_format,
                 len(items),
                 ", ".join(f"{w}x{h}" for w, h in dims[:3]) + (" ..." if len(dims) > 3 else ""),
-                sum(w.bytes for w in items),
+                sum(w.size for w in items),
             )
         )
     return rows
 
 
-def animation_files(cfg: Config, set_id: str, out_root: Path) -> dict[str, PurePosixPath]:
-    """The animation formats that exist on disk, by format, in the site's naming."""
+def animation_files(plan: SetPlan, out_root: Path) -> dict[str, PurePosixPath]:
+    """The planned animation files that exist on disk, by format."""
     found = {}
-    for fmt in ANIMATION_FORMATS:
-        relpath = animation_relpath(cfg, set_id, fmt)
-        if (out_root / relpath).is_file():
-            found[fmt] = relpath
+    for kind in ANIMATION_FORMATS:
+        output = plan.output("animate", kind)
+        if output is not None and (out_root / output.relpath).is_file():
+            found[kind] = output.relpath
     return found
 
 
@@ -177,8 +173,8 @@ def _set_section(
         rows = []
     else:
         frames = range(1, cfg.frames.count + 1)
-        thumbs = "".join(_thumb(cfg, result.set_id, k, out_root, embed) for k in frames)
-        anim = animation_files(cfg, result.set_id, out_root)
+        thumbs = "".join(_thumb(result.plan, k, out_root, embed) for k in frames)
+        anim = animation_files(result.plan, out_root)
         animation = (
             _animation(anim, out_root, embed) if anim else '<p class="none">no animation</p>'
         )
@@ -216,7 +212,7 @@ def _set_section(
 
 def _weight(cfg: Config, result: SetResult) -> str:
     """What a view of the set's page downloads (see :mod:`pipeline.site.weight`)."""
-    weight = result_weight(cfg, result)
+    weight = result_weight(result)
     if weight is None:
         return ""
     if weight.missing:
@@ -230,17 +226,20 @@ def _weight(cfg: Config, result: SetResult) -> str:
     )
 
 
-def _thumb(cfg: Config, set_id: str, k: int, out_root: Path, embed: bool) -> str:
+def _thumb(plan: SetPlan, k: int, out_root: Path, embed: bool) -> str:
     """Thumbnail ``k`` under its frame number, linking to the full-size image (not
     when embedded: the mailed file carries thumbnails only)."""
-    relpath = thumb_relpath(cfg, set_id, k)
+    set_id = plan.set_id
+    thumb, full_output = plan.output("thumbs", "thumb", k), plan.output("variants", "png", k)
+    if thumb is None or full_output is None:
+        return f'<span class="missing">{k}</span>'
+    relpath, full = thumb.relpath, full_output.relpath
     if not (out_root / relpath).is_file():
         return f'<span class="missing" title="{_e(str(relpath))}">{k}</span>'
     image = (
         f'<img src="{_src(out_root, relpath, embed)}" alt="{_e(set_id)} {k}" '
         f'title="orientation {k}" loading="lazy">'
     )
-    full = frame_relpath(cfg, set_id, k)
     if not embed and (out_root / full).is_file():
         image = f'<a href="{_src(out_root, full, embed)}">{image}</a>'
     return f"<figure>{image}<figcaption>{k}</figcaption></figure>"
@@ -248,8 +247,8 @@ def _thumb(cfg: Config, set_id: str, k: int, out_root: Path, embed: bool) -> str
 
 def _animation(files: dict[str, PurePosixPath], out_root: Path, embed: bool) -> str:
     if embed:  # one format is enough in a mailed file: the smallest that browsers play
-        fmt = next(f for f in ANIMATION_FORMATS if f in files)
-        files = {fmt: files[fmt]}
+        smallest = next(f for f in ANIMATION_FORMATS if f in files)
+        files = {smallest: files[smallest]}
     sources = "".join(
         f'<source src="{_src(out_root, files[f], embed)}" type="{MIME[f]}">'
         for f in ("webm", "mp4")

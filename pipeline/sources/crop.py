@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from pipeline.codecs.pixels import Box
 from pipeline.config import CropConfig
-from pipeline.sources.frames import Box
 
 
 def union(boxes: Iterable[Box]) -> Box:

@@ -16,10 +16,10 @@ from typing import Any, cast
 import numpy as np
 from PIL import Image, ImageChops, PngImagePlugin, UnidentifiedImageError
 
-from pipeline.config import FramesConfig, parse_colour
+from pipeline.codecs import pixels
+from pipeline.codecs.pixels import Box
+from pipeline.config import FramesConfig
 from pipeline.errors import FrameError
-
-Box = tuple[int, int, int, int]  # left, top, right, bottom (right/bottom exclusive)
 
 # Bumped whenever what a probe records changes, so cached probes are made again
 # (2: ``opaque`` recorded, a tRNS colour counts as transparency)
@@ -205,7 +205,7 @@ def measure(image: Image.Image, has_alpha: bool, cfg: FramesConfig) -> FrameInfo
     if has_alpha and low < 255:
         bbox = _box(alpha.getbbox())
     else:
-        colour = parse_colour(cfg.background) or (255, 255, 255)
+        colour = pixels.rgb(cfg.background)
         rgb = image.convert("RGB")
         diff = ImageChops.difference(rgb, Image.new("RGB", image.size, colour))
         threshold = [255 if v > cfg.background_tolerance else 0 for v in range(256)]
@@ -228,14 +228,6 @@ def measure(image: Image.Image, has_alpha: bool, cfg: FramesConfig) -> FrameInfo
 
 def _box(box: tuple[int, int, int, int] | None) -> Box | None:
     return None if box is None else (box[0], box[1], box[2], box[3])
-
-
-def mask_bbox(mask: np.ndarray) -> Box | None:
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
 def frame_problem(info: FrameInfo) -> str | None:

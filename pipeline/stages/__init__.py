@@ -1,9 +1,10 @@
 """The per-set stages. Each is a module with ``NAME``, ``VERSION``, ``plan`` and ``render``.
 
-``plan`` names every output and its pixel size without decoding anything;
-``render`` encodes one planned output from the set's cropped frames and returns
-what it wrote. Bump ``VERSION`` when a change alters a stage's bytes, so existing
-outputs are rebuilt.
+``plan`` names every output (:mod:`pipeline.naming`), with its pixel size and its
+encoder's typed settings, without decoding anything; ``render`` encodes one
+planned output from the set's cropped frames and those settings alone (never the
+config), and returns the output with its size. Bump ``VERSION`` when a change
+alters a stage's bytes, so existing outputs are rebuilt.
 """
 
 from __future__ import annotations
@@ -15,12 +16,21 @@ from typing import Any, Protocol, TypeVar
 
 from PIL import Image
 
-from pipeline.codecs.encode import avif_bytes, png_from_params, resize, webp_bytes
-from pipeline.config import Config
-from pipeline.state.outputs import OutputSpec, Written
+from pipeline.codecs import Params
+from pipeline.codecs.encode import (
+    AvifSettings,
+    PngSettings,
+    WebpSettings,
+    avif_bytes,
+    png_bytes,
+    resize,
+    webp_bytes,
+)
+from pipeline.codecs.quantize import libimagequant_version
+from pipeline.config import Config, PngConfig
+from pipeline.state.outputs import Output, resolve_inside, write_bytes_atomic
 
 T = TypeVar("T")
-Params = tuple[tuple[str, object], ...]
 
 
 @dataclass(frozen=True)
@@ -73,11 +83,11 @@ class Stage(Protocol):
 
     def plan(
         self, set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config
-    ) -> list[OutputSpec]: ...
+    ) -> list[Output]: ...
 
     def render(
-        self, spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path
-    ) -> Written: ...
+        self, output: Output, pixels: SetPixels, out_root: Path, encoder_timeout: float | None
+    ) -> Output: ...
 
 
 def all_stages() -> dict[str, Stage]:
@@ -87,27 +97,42 @@ def all_stages() -> dict[str, Stage]:
     return {"thumbs": thumbnails, "variants": variants, "animate": animation}
 
 
-def lossy_formats(cfg: Config) -> list[tuple[str, Params]]:
+def lossy_formats(cfg: Config) -> list[tuple[str, WebpSettings | AvifSettings]]:
     """The WebP/AVIF copies made of every still (full size, srcset widths and, with
-    ``variants.thumbs``, the thumbnail), each with the values that change its bytes."""
+    ``variants.thumbs``, the thumbnail), each with its settings."""
     v = cfg.variants
-    formats: list[tuple[str, Params]] = []
+    formats: list[tuple[str, WebpSettings | AvifSettings]] = []
     if v.webp:
-        formats.append(("webp", (("quality", v.webp_quality), ("method", v.webp_method))))
+        formats.append(("webp", WebpSettings(v.webp_quality, v.webp_method)))
     if v.avif:
-        formats.append(("avif", (("quality", v.avif_quality), ("speed", v.avif_speed))))
+        formats.append(("avif", AvifSettings(v.avif_quality, v.avif_speed)))
     return formats
 
 
-def still_bytes(spec: OutputSpec, pixels: SetPixels) -> tuple[str, bytes]:
-    """One frame at the planned size, encoded in the format its name ends with."""
-    (k,) = spec.frames
-    image = pixels.resized(k, (spec.width, spec.height))
-    fmt = spec.relpath.suffix.lstrip(".")
-    if fmt == "png":
-        return fmt, png_from_params(image, pixels.has_alpha, spec.params)
-    if fmt == "webp":
-        return fmt, webp_bytes(image, pixels.has_alpha, spec.param("quality"), spec.param("method"))
-    if fmt == "avif":
-        return fmt, avif_bytes(image, pixels.has_alpha, spec.param("quality"), spec.param("speed"))
-    raise ValueError(f"unknown still format {fmt}")  # pragma: no cover - plans make the above
+def png_settings(png: PngConfig) -> PngSettings:
+    return PngSettings(
+        png.mode, png.optimize_level, png.quality_min, png.quality_max, png.speed, png.dithering
+    )
+
+
+def png_versions(settings: PngSettings) -> Params:
+    """The encoder versions a PNG depends on besides oxipng (see Output.versions)."""
+    return (("libimagequant", libimagequant_version()),) if settings.mode == "palette" else ()
+
+
+def render_still(output: Output, pixels: SetPixels, out_root: Path) -> Output:
+    """One frame at the planned size, encoded with the output's settings and
+    written atomically."""
+    (k,) = output.frames
+    image = pixels.resized(k, (output.width, output.height))
+    settings = output.settings
+    if isinstance(settings, PngSettings):
+        data = png_bytes(image, pixels.has_alpha, settings)
+    elif isinstance(settings, WebpSettings):
+        data = webp_bytes(image, pixels.has_alpha, settings)
+    elif isinstance(settings, AvifSettings):
+        data = avif_bytes(image, pixels.has_alpha, settings)
+    else:  # pragma: no cover - plans make the above
+        raise ValueError(f"{output.relpath}: no still encoder for {settings!r}")
+    write_bytes_atomic(resolve_inside(out_root, output.relpath), data)
+    return output.written(len(data))

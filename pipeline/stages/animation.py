@@ -11,19 +11,20 @@ for a drag-to-rotate viewer.
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib.metadata
 import io
 import json
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, overload
+from typing import overload
 
 import numpy as np
 import PIL
 from PIL import Image
 
+from pipeline import naming
+from pipeline.codecs import Params, Settings
 from pipeline.codecs.encode import resize, width_size
 from pipeline.codecs.gif import GifSettings, encode_gif
 from pipeline.codecs.quantize import libimagequant_version
@@ -32,24 +33,17 @@ from pipeline.codecs.video import (
     WebmSettings,
     encode_mp4,
     encode_webm,
-    encoder_timeout,
+    ffmpeg_version,
 )
-from pipeline.config import AnimationConfig, Config, parse_colour
+from pipeline.codecs.video import encoder_timeout as encoder_timeout_for
+from pipeline.config import AnimationConfig, Config
 from pipeline.errors import OutputError
 from pipeline.stages import SetPixels
-from pipeline.state.outputs import (
-    OutputSpec,
-    Written,
-    atomic_path,
-    resolve_inside,
-    write_bytes_atomic,
-)
+from pipeline.state.outputs import Output, atomic_path, resolve_inside, write_bytes_atomic
 
 NAME = "animate"
 VERSION = 2  # 2: the WebM's colour is composited on the page colour
 ENCODER_KINDS: frozenset[str] = frozenset({"webm", "mp4"})
-
-Params = tuple[tuple[str, Any], ...]
 
 
 def animation_size(width: int, height: int, cfg: AnimationConfig) -> tuple[int, int]:
@@ -77,126 +71,94 @@ def sprite_layout(count: int, size: tuple[int, int], cfg: AnimationConfig) -> di
     }
 
 
-def animation_relpath(cfg: Config, set_id: str, ext: str = "gif") -> PurePosixPath:
-    """``<gif_dir>/<SetId>.<ext>``: the theme finds the WebM and MP4 beside the GIF."""
-    return PurePosixPath(cfg.paths.gif_dir) / f"{set_id}.{ext}"
+@dataclass(frozen=True)
+class AnimatedWebpSettings(Settings):
+    duration_ms: int
+    quality: int
+    method: int
 
 
-def plan(
-    set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config
-) -> list[OutputSpec]:
+@dataclass(frozen=True)
+class SpriteSettings(Settings):
+    """The sheet's layout (:func:`sprite_layout`, fields in name order), where the
+    sheet is, and its WebP quality."""
+
+    duration_ms: int
+    columns: int
+    frame_height: int
+    frame_width: int
+    height: int
+    rows: int
+    width: int
+    image: str
+    quality: int
+
+
+def plan(set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config) -> list[Output]:
     a = cfg.animation
     order = tuple(sorted(frames))
     width, height = animation_size(*size, a)
-    folder = PurePosixPath(cfg.paths.gif_dir)
 
     def named(ext: str) -> PurePosixPath:
-        return animation_relpath(cfg, set_id, ext)
+        return naming.animation(cfg.paths, set_id, ext)
 
-    timing: Params = (("duration_ms", a.duration_ms),)
-    gif: Params = (
-        *timing,
-        ("background", a.background),
-        ("colors", a.gif_colors),
-        ("quality", a.gif_quality),
-        ("dithering", a.gif_dithering),
-        ("transparent_tolerance", a.gif_transparent_tolerance),
-        ("speed", a.gif_speed),
-    )
-    # Encoder versions, apart from the settings (see OutputSpec.versions).
+    # Encoder versions, apart from the settings (see Output.versions).
     pillow: Params = (("pillow", PIL.__version__),)
     quantizer: Params = (("libimagequant", libimagequant_version()), *pillow)
-    ffmpeg: Params = (("imageio_ffmpeg", _package_version("imageio-ffmpeg")),)
-    webm: Params = (
-        *timing,
-        ("background", a.background),
-        ("crf", a.webm_crf),
-        ("cpu_used", a.webm_cpu_used),
-    )
-    mp4: Params = (
-        *timing,
-        ("background", a.background),
-        ("crf", a.mp4_crf),
-        ("preset", a.mp4_preset),
-        ("tune", a.mp4_tune),
-    )
-    specs = [
-        OutputSpec(NAME, "gif", named("gif"), order, width, height, gif, quantizer),
-        OutputSpec(NAME, "webm", named("webm"), order, width, height, webm, ffmpeg),
-        OutputSpec(NAME, "mp4", named("mp4"), order, width, height, mp4, ffmpeg),
+    ffmpeg: Params = (("ffmpeg", ffmpeg_version()),)
+    gif = gif_settings(a)
+    webm, mp4 = webm_settings(a), mp4_settings(a)
+    outputs = [
+        Output(NAME, "gif", named("gif"), order, width, height, gif, quantizer),
+        Output(NAME, "webm", named("webm"), order, width, height, webm, ffmpeg),
+        Output(NAME, "mp4", named("mp4"), order, width, height, mp4, ffmpeg),
     ]
     if a.webp:
-        webp: Params = (
-            *timing,
-            ("quality", a.webp_quality),
-            ("method", a.webp_method),
-        )
-        specs.append(OutputSpec(NAME, "webp", named("webp"), order, width, height, webp, pillow))
+        webp = AnimatedWebpSettings(a.duration_ms, a.webp_quality, a.webp_method)
+        outputs.append(Output(NAME, "webp", named("webp"), order, width, height, webp, pillow))
     if a.sprite:
         layout = sprite_layout(len(order), (width, height), a)
-        sheet = PurePosixPath(f"{set_id}-sprite.{a.sprite_format}")
-        sprite: Params = (
-            *timing,
-            *sorted(layout.items()),
-            ("image", str(sheet)),
-            ("quality", a.sprite_quality),
-        )
+        sheet = naming.sprite(cfg.paths, set_id, a.sprite_format)
+        sprite = SpriteSettings(a.duration_ms, **layout, image=sheet.name, quality=a.sprite_quality)
         sheet_w, sheet_h = layout["width"], layout["height"]
-        specs.append(
-            OutputSpec(NAME, "sprite", folder / sheet, order, sheet_w, sheet_h, sprite, pillow)
+        outputs.append(Output(NAME, "sprite", sheet, order, sheet_w, sheet_h, sprite, pillow))
+        frame_list = naming.sprite(cfg.paths, set_id, "json")
+        outputs.append(
+            Output(NAME, "sprite-json", frame_list, order, sheet_w, sheet_h, sprite, pillow)
         )
-        specs.append(
-            OutputSpec(
-                NAME,
-                "sprite-json",
-                folder / f"{set_id}-sprite.json",
-                order,
-                sheet_w,
-                sheet_h,
-                sprite,
-                pillow,
-            )
-        )
-    return specs
+    return outputs
 
 
-def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> Written:
-    a = cfg.animation
-    dest = resolve_inside(out_root, spec.relpath)
-    background = parse_colour(a.background) or (255, 255, 255)
-    fmt = spec.relpath.suffix.lstrip(".")
-    if spec.kind == "sprite-json":
-        data = _frame_list(spec)
+def render(
+    output: Output, pixels: SetPixels, out_root: Path, encoder_timeout: float | None
+) -> Output:
+    dest = resolve_inside(out_root, output.relpath)
+    settings = output.settings
+    if isinstance(settings, SpriteSettings):
+        data = _frame_list(output, settings) if output.kind == "sprite-json" else b""
+        if output.kind == "sprite":
+            data = _sprite_sheet(output, settings, pixels)
         write_bytes_atomic(dest, data)
-        return _written(spec, "json", len(data))
-    if spec.kind == "sprite":
-        data = _sprite_sheet(spec, pixels, a)
+        return output.written(len(data))
+    frames = animation_frames(pixels, output.frames, (output.width, output.height))
+    if isinstance(settings, GifSettings):
+        data = encode_gif(frames, pixels.has_alpha, settings)
         write_bytes_atomic(dest, data)
-        return _written(spec, fmt, len(data))
-    frames = animation_frames(pixels, spec.frames, (spec.width, spec.height))
-    if spec.kind == "gif":
-        data = encode_gif(frames, pixels.has_alpha, gif_settings(a))
+        return output.written(len(data))
+    if isinstance(settings, AnimatedWebpSettings):
+        data = _animated_webp(frames, pixels.has_alpha, settings)
         write_bytes_atomic(dest, data)
-        return _written(spec, "gif", len(data))
-    if spec.kind == "webp":
-        data = _animated_webp(frames, pixels.has_alpha, a)
-        write_bytes_atomic(dest, data)
-        return _written(spec, "webp", len(data))
-    timeout = encoder_timeout(cfg.build.encoder_timeout, len(frames), spec.width, spec.height)
+        return output.written(len(data))
+    timeout = encoder_timeout_for(encoder_timeout, len(frames), output.width, output.height)
     with atomic_path(dest) as tmp, _named(dest, tmp):
-        if spec.kind == "webm":
-            webm = WebmSettings(crf=a.webm_crf, cpu_used=a.webm_cpu_used)
-            encode_webm(
-                frames, a.duration_ms, pixels.has_alpha, background, webm, tmp, timeout=timeout
-            )
-        elif spec.kind == "mp4":
-            tune = None if a.mp4_tune == "none" else a.mp4_tune
-            mp4 = Mp4Settings(crf=a.mp4_crf, preset=a.mp4_preset, tune=tune)
-            encode_mp4(frames, a.duration_ms, background, mp4, tmp, timeout=timeout)
+        if isinstance(settings, WebmSettings):
+            encode_webm(frames, pixels.has_alpha, settings, tmp, timeout=timeout)
+        elif isinstance(settings, Mp4Settings):
+            encode_mp4(frames, settings, tmp, timeout=timeout)
         else:  # pragma: no cover - plan() only makes the kinds above
-            raise ValueError(f"unknown animation output {spec.kind}")
+            raise ValueError(f"unknown animation output {output.kind}")
         size = tmp.stat().st_size
-    return _written(spec, fmt, size)
+    return output.written(size)
 
 
 @contextlib.contextmanager
@@ -258,11 +220,9 @@ def fit_frame(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return resize(image, size).convert("RGBA")
 
 
-def _written(spec: OutputSpec, fmt: str, size: int) -> Written:
-    return Written(spec.relpath, NAME, spec.kind, fmt, spec.width, spec.height, size)
-
-
-def _animated_webp(frames: Sequence[np.ndarray], has_alpha: bool, a: AnimationConfig) -> bytes:
+def _animated_webp(
+    frames: Sequence[np.ndarray], has_alpha: bool, settings: AnimatedWebpSettings
+) -> bytes:
     mode = "RGBA" if has_alpha else "RGB"
     images = [Image.fromarray(f, "RGBA").convert(mode) for f in frames]
     buffer = io.BytesIO()
@@ -271,67 +231,68 @@ def _animated_webp(frames: Sequence[np.ndarray], has_alpha: bool, a: AnimationCo
         format="WEBP",
         save_all=True,
         append_images=images[1:],
-        duration=a.duration_ms,
+        duration=settings.duration_ms,
         loop=0,
-        quality=a.webp_quality,
-        method=a.webp_method,
+        quality=settings.quality,
+        method=settings.method,
     )
     return buffer.getvalue()
 
 
-def _sprite_sheet(spec: OutputSpec, pixels: SetPixels, a: AnimationConfig) -> bytes:
-    p = dict(spec.params)
-    cell = (p["frame_width"], p["frame_height"])
+def _sprite_sheet(output: Output, p: SpriteSettings, pixels: SetPixels) -> bytes:
+    cell = (p.frame_width, p.frame_height)
     mode = "RGBA" if pixels.has_alpha else "RGB"
     fill = (0, 0, 0, 0) if pixels.has_alpha else (255, 255, 255)
-    sheet = Image.new(mode, (spec.width, spec.height), fill)
-    for i, k in enumerate(spec.frames):
-        x, y = (i % p["columns"]) * cell[0], (i // p["columns"]) * cell[1]
+    sheet = Image.new(mode, (output.width, output.height), fill)
+    for i, k in enumerate(output.frames):
+        x, y = (i % p.columns) * cell[0], (i // p.columns) * cell[1]
         sheet.paste(resize(pixels.frames[k], cell).convert(mode), (x, y))
     buffer = io.BytesIO()
-    if a.sprite_format == "png":
+    if output.format == "png":
         sheet.save(buffer, format="PNG", optimize=True)
     else:
-        sheet.save(buffer, format="WEBP", quality=p["quality"], method=6)
+        sheet.save(buffer, format="WEBP", quality=p.quality, method=6)
     return buffer.getvalue()
 
 
-def _frame_list(spec: OutputSpec) -> bytes:
+def _frame_list(output: Output, p: SpriteSettings) -> bytes:
     """What a drag-to-rotate viewer needs: the sheet, the cell size and where each
     orientation is (as CSS background offsets, in orientation order)."""
-    p = dict(spec.params)
-    cell_w, cell_h, columns = p["frame_width"], p["frame_height"], p["columns"]
+    cell_w, cell_h, columns = p.frame_width, p.frame_height, p.columns
     doc = {
-        "image": p["image"],
-        "width": spec.width,
-        "height": spec.height,
+        "image": p.image,
+        "width": output.width,
+        "height": output.height,
         "frame_width": cell_w,
         "frame_height": cell_h,
         "columns": columns,
-        "rows": p["rows"],
-        "duration_ms": p["duration_ms"],
+        "rows": p.rows,
+        "duration_ms": p.duration_ms,
         "frames": [
             {"k": k, "x": (i % columns) * cell_w, "y": (i // columns) * cell_h}
-            for i, k in enumerate(spec.frames)
+            for i, k in enumerate(output.frames)
         ],
     }
     return (json.dumps(doc, indent=1) + "\n").encode()
 
 
-@functools.cache
-def _package_version(name: str) -> str:
-    return importlib.metadata.version(name)
-
-
 def gif_settings(a: AnimationConfig) -> GifSettings:
-    """The GIF encoder's settings from the config (shared with the benchmark, so it
+    """The encoders' settings from the config (shared with the benchmark, so it
     measures exactly what a build writes)."""
     return GifSettings(
         duration_ms=a.duration_ms,
-        matte=parse_colour(a.background) or (255, 255, 255),
-        transparent_tolerance=a.gif_transparent_tolerance,
-        dithering=a.gif_dithering,
-        max_colors=a.gif_colors,
+        background=a.background,
+        colors=a.gif_colors,
         quality=a.gif_quality,
+        dithering=a.gif_dithering,
+        transparent_tolerance=a.gif_transparent_tolerance,
         speed=a.gif_speed,
     )
+
+
+def webm_settings(a: AnimationConfig) -> WebmSettings:
+    return WebmSettings(a.duration_ms, a.background, a.webm_crf, a.webm_cpu_used)
+
+
+def mp4_settings(a: AnimationConfig) -> Mp4Settings:
+    return Mp4Settings(a.duration_ms, a.background, a.mp4_crf, a.mp4_preset, a.mp4_tune)

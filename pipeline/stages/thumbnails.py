@@ -1,50 +1,49 @@
 """Thumbnails: ``<SetId>-<k>-thumb.png``, fitting the configured box, aspect kept,
 and with ``variants.thumbs`` its WebP/AVIF copies (``-thumb.webp``), so that the
 ``thumbs`` command alone remakes every thumbnail file after a size change.
-
-The theme derives a thumbnail's URL from the full image's by inserting ``-thumb``
-before the extension, so the name is fixed by the site, not by config.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from pipeline.codecs.encode import fit_size, png_params, png_versions
+from pipeline import naming
+from pipeline.codecs.encode import fit_size
 from pipeline.config import Config
-from pipeline.stages import SetPixels, lossy_formats, still_bytes
-from pipeline.state.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
+from pipeline.stages import SetPixels, lossy_formats, png_settings, png_versions, render_still
+from pipeline.state.outputs import Output
 
 NAME = "thumbs"
 VERSION = 2  # 2: palette PNGs with one row filter (Entropy)
 ENCODER_KINDS: frozenset[str] = frozenset()
 
 
-def thumb_relpath(cfg: Config, set_id: str, k: int, ext: str = "png") -> PurePosixPath:
-    return PurePosixPath(cfg.paths.png_dir) / f"{set_id}-{k}-thumb.{ext}"
-
-
-def plan(
-    set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config
-) -> list[OutputSpec]:
+def plan(set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config) -> list[Output]:
     width, height = fit_size(*size, cfg.thumbs.width, cfg.thumbs.height)
-    png, versions = png_params(cfg.png), png_versions(cfg.png)
+    png = png_settings(cfg.png)
+    versions = png_versions(png)
     lossy = lossy_formats(cfg) if cfg.variants.thumbs else []
-    specs: list[OutputSpec] = []
+    outputs: list[Output] = []
     for k in frames:
-        path = thumb_relpath(cfg, set_id, k)
-        specs.append(OutputSpec(NAME, "thumb", path, (k,), width, height, png, versions))
-        specs += [
-            OutputSpec(
-                NAME, f"thumb-{ext}", thumb_relpath(cfg, set_id, k, ext), (k,), width, height, p
+        path = naming.thumb(cfg.paths, set_id, k)
+        outputs.append(Output(NAME, "thumb", path, (k,), width, height, png, versions))
+        outputs += [
+            Output(
+                NAME,
+                f"thumb-{ext}",
+                naming.thumb(cfg.paths, set_id, k, ext),
+                (k,),
+                width,
+                height,
+                settings,
             )
-            for ext, p in lossy
+            for ext, settings in lossy
         ]
-    return specs
+    return outputs
 
 
-def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> Written:
-    fmt, data = still_bytes(spec, pixels)
-    write_bytes_atomic(resolve_inside(out_root, spec.relpath), data)
-    return Written(spec.relpath, NAME, spec.kind, fmt, spec.width, spec.height, len(data))
+def render(
+    output: Output, pixels: SetPixels, out_root: Path, encoder_timeout: float | None
+) -> Output:
+    return render_still(output, pixels, out_root)

@@ -13,67 +13,43 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from pipeline.codecs.encode import png_params, png_versions, width_size
+from pipeline import naming
+from pipeline.codecs.encode import width_size
 from pipeline.config import Config
-from pipeline.stages import SetPixels, lossy_formats, still_bytes
-from pipeline.state.outputs import OutputSpec, Written, resolve_inside, write_bytes_atomic
+from pipeline.stages import SetPixels, lossy_formats, png_settings, png_versions, render_still
+from pipeline.state.outputs import Output
 
 NAME = "variants"
 VERSION = 2  # 2: palette PNGs with one row filter (Entropy)
 ENCODER_KINDS: frozenset[str] = frozenset()
 
 
-def frame_relpath(cfg: Config, set_id: str, k: int, ext: str = "png") -> PurePosixPath:
-    return PurePosixPath(cfg.paths.png_dir) / f"{set_id}-{k}.{ext}"
-
-
-def plan(
-    set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config
-) -> list[OutputSpec]:
+def plan(set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config) -> list[Output]:
     width, height = size
     lossy = lossy_formats(cfg)
-    specs: list[OutputSpec] = []
-    png_dir = PurePosixPath(cfg.paths.png_dir)
+    png = png_settings(cfg.png)
+    versions = png_versions(png)
+    paths = cfg.paths
+    outputs: list[Output] = []
     for k in frames:
-        specs.append(
-            OutputSpec(
-                NAME,
-                "png",
-                frame_relpath(cfg, set_id, k),
-                (k,),
-                width,
-                height,
-                png_params(cfg.png),
-                png_versions(cfg.png),
-            )
+        outputs.append(
+            Output(NAME, "png", naming.frame(paths, set_id, k), (k,), width, height, png, versions)
         )
-        for ext, params in lossy:
-            specs.append(
-                OutputSpec(
-                    NAME, ext, frame_relpath(cfg, set_id, k, ext), (k,), width, height, params
-                )
-            )
+        for ext, settings in lossy:
+            path = naming.frame(paths, set_id, k, ext)
+            outputs.append(Output(NAME, ext, path, (k,), width, height, settings))
             for target in sorted(set(cfg.variants.widths)):
                 if target >= width:
                     continue
                 w, h = width_size(width, height, target)
-                specs.append(
-                    OutputSpec(
-                        NAME,
-                        f"{ext}-width",
-                        png_dir / f"{set_id}-{k}-{target}w.{ext}",
-                        (k,),
-                        w,
-                        h,
-                        params,
-                    )
-                )
-    return specs
+                path = naming.frame_width(paths, set_id, k, target, ext)
+                outputs.append(Output(NAME, f"{ext}-width", path, (k,), w, h, settings))
+    return outputs
 
 
-def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> Written:
-    fmt, data = still_bytes(spec, pixels)
-    write_bytes_atomic(resolve_inside(out_root, spec.relpath), data)
-    return Written(spec.relpath, NAME, spec.kind, fmt, spec.width, spec.height, len(data))
+def render(
+    output: Output, pixels: SetPixels, out_root: Path, encoder_timeout: float | None
+) -> Output:
+    return render_still(output, pixels, out_root)

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Config
-from pipeline.errors import LockError, OutputError
-from pipeline.state.outputs import TEMP_MARK, TEMP_SUFFIX, _describe_os_error
+from pipeline.errors import LockError, OutputError, describe_os_error
+from pipeline.state.outputs import TEMP_MARK, TEMP_SUFFIX
 
 LOCK_NAME = ".muscle-assets.lock"
 
@@ -94,7 +94,7 @@ def output_lock(
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise LockError(f"{path}: lock file is a symbolic link: remove it") from None
-        raise OutputError(out_root, _describe_os_error(exc)) from exc
+        raise OutputError(out_root, describe_os_error(exc)) from exc
     try:
         _check_ours(fd, path)
     except BaseException:
@@ -105,7 +105,7 @@ def output_lock(
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise OutputError(path, _describe_os_error(exc)) from exc
+                raise OutputError(path, describe_os_error(exc)) from exc
             holder = _holder(fd)
             if not wait:
                 raise LockError(f"{out_root}: another build is running ({holder})") from None

@@ -22,7 +22,7 @@ from typing import Any
 
 from pipeline.errors import ManifestError
 from pipeline.sources.frames import PROBE_VERSION, FrameInfo
-from pipeline.state.outputs import Written, open_regular, write_bytes_atomic
+from pipeline.state.outputs import Output, open_regular, write_bytes_atomic
 
 MANIFEST_NAME = ".muscle-assets-manifest.json"
 FORMAT_VERSION = 1
@@ -114,7 +114,7 @@ def fingerprint(data: Any) -> str:
 
 @dataclass
 class Manifest:
-    """The manifest, or a slice of it for one set (the same shape, fewer entries)."""
+    """The manifest, or one set's part of it (the same shape, fewer entries)."""
 
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     frames: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -170,14 +170,14 @@ class Manifest:
         self.dirty = False
 
     # -- slices --------------------------------------------------------------
-    def slice_for(
+    def part_for(
         self,
         set_id: str,
         source_keys: Iterable[str],
         by_set: dict[str, dict[str, dict[str, Any]]] | None = None,
     ) -> Manifest:
         """The entries one set needs; pass ``by_set`` (from :meth:`outputs_by_set`)
-        when slicing many sets, so each slice does not scan every output."""
+        when taking many sets' parts, so each does not scan every output."""
         sources = {k: self.sources[k] for k in source_keys if k in self.sources}
         shas = {entry["sha256"] for entry in sources.values()}
         outputs = by_set.get(set_id, {}) if by_set is not None else self.outputs_of(set_id)
@@ -246,7 +246,7 @@ class Manifest:
         set_id: str,
         fp: str,
         path: Path,
-        written: Written,
+        written: Output,
         versions: Iterable[tuple[str, Any]] = (),
     ) -> None:
         stat = path.stat()
@@ -277,9 +277,9 @@ class Manifest:
             entry["versions"] = known
             self.dirty = True
 
-    def written(self, relpath: str) -> Written | None:
+    def written(self, relpath: str) -> Output | None:
         entry = self.outputs.get(relpath)
-        return Written.from_json(entry["written"]) if entry else None
+        return Output.from_json(entry["written"]) if entry else None
 
     def forget_outputs(self, relpaths: Iterable[str]) -> None:
         for relpath in relpaths:

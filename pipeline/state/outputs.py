@@ -1,13 +1,14 @@
-"""What a stage plans and what it wrote, and the one way outputs reach the disk.
+"""The output record, and the one way outputs reach the disk.
 
-Planning (names, pixel sizes, the values that affect pixels) is kept apart from
-encoding so that ``--dry-run``, fingerprints and the front matter stage can all use
-the plan without touching pixels.
+Planning (names, pixel sizes, the settings that affect pixels) is kept apart from
+encoding so that ``--dry-run``, fingerprints and the pages step can all use the
+plan without touching pixels.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import stat
@@ -17,19 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from pipeline.errors import OutputError
+from pipeline.codecs import Params, Settings
+from pipeline.errors import OutputError, describe_os_error
 
 
 @dataclass(frozen=True)
-class OutputSpec:
-    """One output file a stage will make, planned without decoding anything.
+class Output:
+    """One output file, from plan to record: the one shape stages, the manifest,
+    pages, the page weight, the preview and the benchmark share.
 
     ``relpath`` is relative to the output root (the site's ``site.urlimg``), in the
-    site's own naming. ``frames`` lists the orientation numbers whose pixels it is
-    made from; ``params`` holds every value that changes its bytes, so the
-    fingerprint of the output can be computed from the plan alone. ``versions``
-    holds the encoder libraries' versions, kept apart from ``params`` so that
-    ``check`` can tell "built with other encoder versions" from "stale".
+    site's own naming (:mod:`pipeline.naming`). ``frames`` lists the orientation
+    numbers whose pixels it is made from. ``settings`` are the encoder's typed
+    settings: the stage renders from them and the fingerprint covers them
+    (:attr:`params`). ``versions`` holds the encoder libraries' versions, kept
+    apart from the settings so that ``check`` can tell "built with other encoder
+    versions" from "stale". ``bytes`` is set once the file is written; an output
+    read back from the manifest has no frames, settings or fingerprint.
     """
 
     stage: str
@@ -38,26 +43,29 @@ class OutputSpec:
     frames: tuple[int, ...]
     width: int
     height: int
-    params: tuple[tuple[str, Any], ...] = ()
+    settings: Settings | None = None
     versions: tuple[tuple[str, Any], ...] = ()
+    fingerprint: str = ""
+    bytes: int | None = None
 
-    def param(self, name: str) -> Any:
-        return dict(self.params)[name]
+    @property
+    def format(self) -> str:
+        return self.relpath.suffix.lstrip(".")
 
+    @property
+    def params(self) -> Params:
+        return self.settings.params() if self.settings is not None else ()
 
-@dataclass(frozen=True)
-class Written:
-    """What a stage wrote: enough to report, and to write front matter from."""
+    @property
+    def size(self) -> int:
+        """Bytes written (0 for an output not written yet)."""
+        return self.bytes or 0
 
-    relpath: PurePosixPath
-    stage: str
-    kind: str
-    format: str
-    width: int
-    height: int
-    bytes: int
+    def written(self, size: int) -> Output:
+        return dataclasses.replace(self, bytes=size)
 
     def to_json(self) -> dict[str, Any]:
+        """The manifest's record of a written output."""
         return {
             "relpath": str(self.relpath),
             "stage": self.stage,
@@ -65,16 +73,16 @@ class Written:
             "format": self.format,
             "width": self.width,
             "height": self.height,
-            "bytes": self.bytes,
+            "bytes": self.size,
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Written:
+    def from_json(cls, data: dict[str, Any]) -> Output:
         return cls(
-            relpath=PurePosixPath(data["relpath"]),
             stage=str(data["stage"]),
             kind=str(data["kind"]),
-            format=str(data["format"]),
+            relpath=PurePosixPath(data["relpath"]),
+            frames=(),
             width=int(data["width"]),
             height=int(data["height"]),
             bytes=int(data["bytes"]),
@@ -161,7 +169,7 @@ def atomic_path(dest: Path, *, before_replace: Callable[[], None] | None = None)
         )
         os.close(fd)
     except OSError as exc:
-        raise OutputError(dest, _describe_os_error(exc)) from exc
+        raise OutputError(dest, describe_os_error(exc)) from exc
     tmp = Path(name)
     try:
         yield tmp
@@ -172,7 +180,7 @@ def atomic_path(dest: Path, *, before_replace: Callable[[], None] | None = None)
         tmp.replace(dest)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(dest, _describe_os_error(exc)) from exc
+        raise OutputError(dest, describe_os_error(exc)) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -214,13 +222,3 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _describe_os_error(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "no space left on device"
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied (is the output folder writable?)"
-    if exc.errno == errno.EROFS:
-        return "read-only file system"
-    return exc.strerror or str(exc)
