@@ -45,8 +45,9 @@ from pipeline.codecs.video import ffmpeg_version
 from pipeline.errors import PipelineError
 from pipeline.memory import give_back_memory, tune_memory
 from pipeline.plan import SetPlan, source_key
+from pipeline.sources.files import open_regular
 from pipeline.sources.sets import Defect
-from pipeline.state.outputs import Output, open_regular, resolve_inside, write_bytes_atomic
+from pipeline.state.outputs import Output, resolve_inside, write_bytes_atomic
 
 if TYPE_CHECKING:
     from distributed import Client, Future

@@ -26,7 +26,8 @@ from pipeline.errors import ConfigError, PageError, PipelineError
 from pipeline.plan import SetPlan
 from pipeline.site import frontmatter
 from pipeline.site.kit import PAGE_TEMPLATE, kit_bytes
-from pipeline.state.outputs import NotRegularFileError, open_regular, write_bytes_atomic
+from pipeline.sources.files import NotRegularFileError, open_regular
+from pipeline.state.outputs import write_bytes_atomic
 
 PageStatus = Literal["unchanged", "updated", "created", "failed"]
 

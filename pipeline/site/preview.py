@@ -16,14 +16,17 @@ import base64
 import html
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from pipeline.build import BuildReport, SetResult
 from pipeline.config import Config
 from pipeline.errors import OutputError
 from pipeline.plan import SetPlan
 from pipeline.site.weight import result_weight
 from pipeline.state.cleanup import remove_empty_folders
 from pipeline.state.outputs import Output, human_size, write_bytes_atomic
+
+if TYPE_CHECKING:
+    from pipeline.build import BuildReport, SetResult
 
 PREVIEW_DIR = "preview"
 _TITLE_PREFIX = "muscle-assets preview: "  # also how clean knows the page is ours

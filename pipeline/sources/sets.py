@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import FramesConfig
-from pipeline.state.outputs import special_kind
+from pipeline.sources.files import special_kind
 
 # Set ids become file names and URLs; the theme splits URLs on '.', so no dots.
 SET_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # whole id: use fullmatch

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ManifestError
+from pipeline.sources.files import open_regular
 from pipeline.sources.frames import PROBE_VERSION, FrameInfo
-from pipeline.state.outputs import Output, open_regular, write_bytes_atomic
+from pipeline.state.outputs import Output, write_bytes_atomic
 
 MANIFEST_NAME = ".muscle-assets-manifest.json"
 FORMAT_VERSION = 1

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import os
-import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any
 
 from pipeline.codecs import Params, Settings
 from pipeline.errors import OutputError, describe_os_error
@@ -109,39 +107,6 @@ def resolve_inside(root: Path, relpath: PurePosixPath | str) -> Path:
     if not target.resolve().is_relative_to(resolved_root):
         raise OutputError(target, "path escapes the output folder")
     return target
-
-
-_KINDS = (
-    (stat.S_ISDIR, "folder"),
-    (stat.S_ISFIFO, "FIFO"),
-    (stat.S_ISCHR, "character device"),
-    (stat.S_ISBLK, "block device"),
-    (stat.S_ISSOCK, "socket"),
-)
-
-
-def special_kind(mode: int) -> str | None:
-    """What a file of ``mode`` is when it is not a regular file, else None."""
-    if stat.S_ISREG(mode):
-        return None
-    return next((name for test, name in _KINDS if test(mode)), "special file")
-
-
-class NotRegularFileError(OSError):
-    """A FIFO, device, socket or folder where a file was expected."""
-
-
-def open_regular(path: Path) -> BinaryIO:
-    """``path`` opened for reading, refused unless it is a regular file (a link to
-    one is fine). Opened without blocking, then checked: reading a FIFO or
-    ``/dev/zero`` put in a file's place would wait or read forever."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    handle = os.fdopen(fd, "rb")
-    kind = special_kind(os.fstat(fd).st_mode)
-    if kind is not None:
-        handle.close()
-        raise NotRegularFileError(errno.EINVAL, f"not a regular file ({kind})")
-    return handle
 
 
 # Every temporary file of ours is ".<name>.muscle-assets-<8 random characters>.tmp":
