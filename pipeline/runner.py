@@ -35,7 +35,7 @@ from pipeline import cleanup, lifeline
 from pipeline.config import Config
 from pipeline.crop import shared_crop
 from pipeline.errors import FrameError, PipelineError, UnknownSetError
-from pipeline.frames import Box, Frame, FrameInfo, decode
+from pipeline.frames import Box, FrameInfo, decode, read_pixels
 from pipeline.lock import EncoderSlots, encoder_slots
 from pipeline.manifest import Manifest, fingerprint
 from pipeline.outputs import OutputSpec, Written, resolve_inside
@@ -563,10 +563,10 @@ def process_set(job: SetJob, *, may_decode: bool) -> SetResult | None:
         cropped: dict[int, Image.Image] = {}
         for k in needed:
             with timer("decode"):
-                frame = decode(source.frames[k], k, cfg.frames)
+                image, _ = read_pixels(source.frames[k], cfg.frames)  # probed above
             with timer("crop"):
-                cropped[k] = _crop(frame, crop)
-            del frame  # freed before the next decode: one full-size frame at a time
+                cropped[k] = image.crop(crop)
+            del image  # freed before the next decode: one full-size frame at a time
             _give_back_memory()
         pixels = SetPixels(set_id, first.has_alpha, cropped)
         written: list[Written] = []
@@ -713,10 +713,6 @@ def _frame_by_frame(stale: list[tuple[OutputSpec, str]]) -> list[tuple[OutputSpe
     return sorted(
         stale, key=lambda item: (1, 0) if len(item[0].frames) != 1 else (0, item[0].frames[0])
     )
-
-
-def _crop(frame: Frame, box: Box) -> Image.Image:
-    return frame.image.crop(box)
 
 
 def _other_versions(
