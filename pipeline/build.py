@@ -37,7 +37,7 @@ from pipeline.plan import (
 )
 from pipeline.runner import ProgressSink, SetProgress
 from pipeline.site.pages import PageResult, update_pages
-from pipeline.sources.frames import decode
+from pipeline.sources.frames import read_pixels
 from pipeline.sources.sets import Defect, SourceSet, discover
 from pipeline.stages import SetPixels, Stage, all_stages
 from pipeline.state import cleanup
@@ -300,10 +300,10 @@ def _render(
     cropped: dict[int, Image.Image] = {}
     for k in needed:
         with timer("decode"):
-            frame = decode(source.frames[k], k, cfg.frames)
+            image, _ = read_pixels(source.frames[k], cfg.frames)  # probed when planned
         with timer("crop"):
-            cropped[k] = frame.image.crop(crop)
-        del frame  # freed before the next decode: one full-size frame at a time
+            cropped[k] = image.crop(crop)
+        del image  # freed before the next decode: one full-size frame at a time
         give_back_memory()
     pixels = SetPixels(plan.set_id, plan.has_alpha, cropped)
     stages = all_stages()

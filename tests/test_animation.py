@@ -19,7 +19,7 @@ from pipeline.build import build
 from pipeline.cli import main
 from pipeline.codecs.gif import matte
 from pipeline.codecs.pixels import composite
-from pipeline.codecs.video import ffmpeg_exe
+from pipeline.codecs.video import EDGE_ALPHA_GAIN, ffmpeg_exe, on_page
 from pipeline.config import AnimationConfig, config_from_dict
 from pipeline.errors import ConfigError
 from pipeline.stages.animation import animation_size, fit_frame
@@ -359,6 +359,18 @@ def test_composite_rounds_like_the_exact_blend_for_every_value_and_alpha(
     assert got.dtype == np.uint8
     assert got.shape == (256, 256, 3)
     assert np.array_equal(got, np.rint(exact).astype(np.uint8))
+    # an opaque frame takes a shortcut (no blend): the same pixels
+    rgba[..., 3] = 255
+    assert np.array_equal(composite(rgba, colour), rgba[..., :3])
+
+
+def test_webm_frame_is_the_composite_with_alpha_raised_at_the_edges() -> None:
+    value, alpha = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    rgba = np.stack([value, 255 - value, value // 3, alpha], axis=-1).astype(np.uint8)
+    got = on_page(rgba, (200, 120, 7))
+    gained = np.minimum(alpha * EDGE_ALPHA_GAIN, 255).astype(np.uint8)
+    assert np.array_equal(got[..., :3], composite(rgba, (200, 120, 7)))
+    assert np.array_equal(got[..., 3], gained)
 
 
 def test_matte_makes_pixels_opaque_or_transparent_by_the_tolerance() -> None:

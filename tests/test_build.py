@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from pipeline.build import build
+from pipeline.codecs.encode import resize
 from pipeline.stages import SetPixels
 from tests.conftest import MakeConfig, write_set
 
@@ -64,6 +66,23 @@ def test_outputs_are_readable_by_others(raw: Path, out: Path, make_config: MakeC
     build(make_config())
     modes = {p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()}
     assert all(mode & 0o044 == 0o044 for mode in modes), modes
+
+
+@pytest.mark.parametrize("size", [(37, 23), (240, 180), (97, 61)])
+def test_opaque_frames_resize_to_the_same_pixels_through_rgb(size: tuple[int, int]) -> None:
+    """resize() takes an opaque RGBA frame through RGB (no premultiplying): the
+    pixels must be Pillow's own RGBA resize, edges and ringing included."""
+    rng = np.random.default_rng(7)
+    noise = rng.integers(0, 256, (90, 120, 4), dtype=np.uint8)
+    noise[..., 3] = 255
+    noise[30:60, 40:80, :3] = (255, 0, 0)  # hard edges: Lanczos overshoots there
+    image = Image.fromarray(noise, "RGBA")
+    got = resize(image, size)
+    assert got.mode == "RGBA"
+    assert got.tobytes() == image.resize(size, Image.Resampling.LANCZOS).tobytes()
+    noise[0, 0, 3] = 254  # one see-through pixel: the premultiplied path, as before
+    seen = Image.fromarray(noise, "RGBA")
+    assert resize(seen, size).tobytes() == seen.resize(size, Image.Resampling.LANCZOS).tobytes()
 
 
 def test_set_pixels_resamples_a_frame_once_and_keeps_one_frame_of_resizes() -> None:

@@ -147,3 +147,37 @@ def test_config_checks_png_keys(make_config: MakeConfig) -> None:
     for key in ("png.mode", "png.quality_min", "png.speed", "png.dithering"):
         assert key in message, key
     assert isinstance(make_config(png={"mode": "lossless"}), Config)
+
+
+def test_one_frame_is_remapped_with_the_image_its_histogram_read() -> None:
+    """A still's quantising reuses its libimagequant image for the remap (read
+    once, not twice): the indices must be those of a fresh image, as before."""
+    from imagequant import ffi, lib
+    from pipeline.codecs.quantize import quantize_shared
+
+    rgba = np.ascontiguousarray(np.asarray(shaded(120)))
+    calls: list[int] = []
+
+    def frames() -> tuple[np.ndarray]:
+        calls.append(1)
+        return (rgba,)
+
+    got = quantize_shared(frames, quality=(0, 95), speed=4, dithering=0.5)
+    assert len(calls) == 1
+    attr = lib.liq_attr_create()
+    lib.liq_set_quality(attr, 0, 95)
+    lib.liq_set_speed(attr, 4)
+    histogram = lib.liq_histogram_create(attr)
+    fresh = [lib.liq_image_create_rgba(attr, ffi.from_buffer(rgba), 120, 120, 0) for _ in "ab"]
+    lib.liq_histogram_add_image(histogram, attr, fresh[0])
+    result = ffi.new("liq_result**")
+    assert lib.liq_histogram_quantize(histogram, attr, result) == lib.LIQ_OK
+    lib.liq_set_dithering_level(result[0], 0.5)
+    want = np.empty((120, 120), dtype=np.uint8)
+    lib.liq_write_remapped_image(result[0], fresh[1], ffi.from_buffer(want), want.size)
+    for handle in fresh:
+        lib.liq_image_destroy(handle)
+    lib.liq_result_destroy(result[0])
+    lib.liq_histogram_destroy(histogram)
+    lib.liq_attr_destroy(attr)
+    assert np.array_equal(got.indices[0], want)

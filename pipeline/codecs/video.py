@@ -43,10 +43,11 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
+from PIL import Image
 
 from pipeline import lifeline
 from pipeline.codecs import Settings
-from pipeline.codecs.pixels import composite, rgb
+from pipeline.codecs.pixels import composite, over, rgb
 from pipeline.errors import OutputError, PipelineError
 
 # Threads per encoder: a constant, not the core count, because x264's and libvpx's
@@ -148,10 +149,15 @@ EDGE_ALPHA_GAIN = 4
 def on_page(rgba: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
     """The WebM's view of a frame: colour composited on the page colour, so a
     player that drops alpha shows the MP4's picture, and alpha raised at the edges
-    so a player that keeps it shows the source on the page."""
-    alpha = rgba[..., 3:4].astype(np.uint16) * EDGE_ALPHA_GAIN
-    gained = np.minimum(alpha, 255).astype(np.uint8)
-    return np.concatenate([composite(rgba, background), gained], axis=-1)
+    so a player that keeps it shows the source on the page. (Pillow's C code does
+    it: numpy's widening, clipping and interleaving cost half as much again.)"""
+    image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
+    shown = over(image, background).convert("RGBA")
+    shown.putalpha(image.getchannel("A").point(_EDGE_ALPHA))
+    return np.asarray(shown)
+
+
+_EDGE_ALPHA = [min(255, a * EDGE_ALPHA_GAIN) for a in range(256)]
 
 
 def encode_webm(

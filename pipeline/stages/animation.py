@@ -215,9 +215,8 @@ def _trims_only(have: tuple[int, int], want: tuple[int, int]) -> bool:
 def fit_frame(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """Resize to ``size``; when only rounding to even numbers shrank it, trim the
     last row or column instead (it is crop margin), so no pixel is resampled."""
-    if _trims_only(image.size, size):
-        return image.crop((0, 0, *size)).convert("RGBA")
-    return resize(image, size).convert("RGBA")
+    out = image.crop((0, 0, *size)) if _trims_only(image.size, size) else resize(image, size)
+    return out if out.mode == "RGBA" else out.convert("RGBA")  # no needless copy
 
 
 def _animated_webp(
