@@ -15,7 +15,7 @@ import numpy as np
 import oxipng
 from PIL import Image
 
-from pipeline.config import PngConfig
+from pipeline.config import PngConfig, Resample
 from pipeline.quantize import QualityTooLow, libimagequant_version, quantize_shared
 
 
@@ -41,11 +41,20 @@ def width_size(width: int, height: int, target_w: int) -> tuple[int, int]:
     return target_w, max(1, math.floor(height * target_w / width + 0.5))
 
 
-def resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Lanczos resize; Pillow premultiplies RGBA for it, so edges get no dark fringe."""
+_FILTERS = {
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+def resize(image: Image.Image, size: tuple[int, int], resample: Resample = "lanczos") -> Image.Image:
+    """Resize with one of Pillow's filters (Lanczos unless told); Pillow premultiplies
+    RGBA for it, so edges get no dark fringe."""
     if image.size == size:
         return image
-    return image.resize(size, Image.Resampling.LANCZOS)
+    return image.resize(size, _FILTERS[resample])
 
 
 def to_output_mode(image: Image.Image, has_alpha: bool) -> Image.Image:

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from PIL import Image
 
-from pipeline.config import Config
+from pipeline.config import Config, Resample
 from pipeline.encode import avif_bytes, png_from_params, resize, webp_bytes
 from pipeline.outputs import OutputSpec, Written
 
@@ -34,23 +34,25 @@ class SetPixels:
     # AVIF (and each srcset width's formats) share one resample. One frame's
     # worth only, so memory stays flat; the runner renders a frame's outputs
     # together.
-    _resized: dict[tuple[int, tuple[int, int]], Image.Image] = field(
+    _resized: dict[tuple[int, tuple[int, int], Resample], Image.Image] = field(
         default_factory=dict, compare=False, repr=False
     )
     _derived: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def resized(self, k: int, size: tuple[int, int]) -> Image.Image:
-        """Frame ``k`` at ``size`` (Lanczos), resampled once however many outputs
-        use it."""
+    def resized(
+        self, k: int, size: tuple[int, int], resample: Resample = "lanczos"
+    ) -> Image.Image:
+        """Frame ``k`` at ``size`` with the ``resample`` filter, resampled once
+        however many outputs use it."""
         image = self.frames[k]
         if image.size == size:
             return image
-        key = (k, size)
+        key = (k, size, resample)
         cached = self._resized.get(key)
         if cached is None:
-            if any(other != k for other, _ in self._resized):
+            if any(other != k for other, _, _ in self._resized):
                 self._resized.clear()
-            cached = self._resized[key] = resize(image, size)
+            cached = self._resized[key] = resize(image, size, resample)
         return cached
 
     def derived(self, key: Hashable, make: Callable[[], T]) -> T:
@@ -102,7 +104,8 @@ def lossy_formats(cfg: Config) -> list[tuple[str, Params]]:
 def still_bytes(spec: OutputSpec, pixels: SetPixels) -> tuple[str, bytes]:
     """One frame at the planned size, encoded in the format its name ends with."""
     (k,) = spec.frames
-    image = pixels.resized(k, (spec.width, spec.height))
+    resample: Resample = dict(spec.params).get("resample", "lanczos")
+    image = pixels.resized(k, (spec.width, spec.height), resample)
     fmt = spec.relpath.suffix.lstrip(".")
     if fmt == "png":
         return fmt, png_from_params(image, pixels.has_alpha, spec.params)

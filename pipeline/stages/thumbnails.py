@@ -8,6 +8,7 @@ before the extension, so the name is fixed by the site, not by config.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
@@ -29,8 +30,12 @@ def plan(
     set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config
 ) -> list[OutputSpec]:
     width, height = fit_size(*size, cfg.thumbs.width, cfg.thumbs.height)
-    png, versions = png_params(cfg.png), png_versions(cfg.png)
-    lossy = lossy_formats(cfg) if cfg.variants.thumbs else []
+    png_cfg = dataclasses.replace(cfg.png, quality_max=cfg.thumbs.png_quality_max)
+    # Every thumbnail file is made from the same resample: its filter is part of
+    # each one's fingerprint.
+    resample = (("resample", cfg.thumbs.resample),)
+    png, versions = png_params(png_cfg) + resample, png_versions(png_cfg)
+    lossy = [(ext, p + resample) for ext, p in lossy_formats(cfg)] if cfg.variants.thumbs else []
     specs: list[OutputSpec] = []
     for k in frames:
         path = thumb_relpath(cfg, set_id, k)
