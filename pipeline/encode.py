@@ -49,7 +49,9 @@ _FILTERS = {
 }
 
 
-def resize(image: Image.Image, size: tuple[int, int], resample: Resample = "lanczos") -> Image.Image:
+def resize(
+    image: Image.Image, size: tuple[int, int], resample: Resample = "lanczos"
+) -> Image.Image:
     """Resize with one of Pillow's filters (Lanczos unless told); Pillow premultiplies
     RGBA for it, so edges get no dark fringe."""
     if image.size == size:

@@ -39,9 +39,7 @@ class SetPixels:
     )
     _derived: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def resized(
-        self, k: int, size: tuple[int, int], resample: Resample = "lanczos"
-    ) -> Image.Image:
+    def resized(self, k: int, size: tuple[int, int], resample: Resample = "lanczos") -> Image.Image:
         """Frame ``k`` at ``size`` with the ``resample`` filter, resampled once
         however many outputs use it."""
         image = self.frames[k]
