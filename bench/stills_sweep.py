@@ -91,6 +91,8 @@ VARIANTS: dict[str, list[Variant]] = {
         Variant("hamming 80-95", _png(), "hamming"),
         Variant("hamming 90-100", _png(quality_min=90, quality_max=100), "hamming"),
         Variant("box 80-95", _png(), "box"),
+        Variant("box 80-97 d0", _png(quality_max=97, dithering=0.0), "box"),
+        Variant("box 80-98 d0", _png(quality_max=98, dithering=0.0), "box"),
         Variant("box 90-100", _png(quality_min=90, quality_max=100), "box"),
         Variant(
             "default",
@@ -140,6 +142,13 @@ VARIANTS: dict[str, list[Variant]] = {
         Variant("q78 d0 s3", gif=_gif(gif_quality=78, gif_dithering=0.0)),
         Variant("q77 d0 s4", gif=_gif(gif_quality=77, gif_dithering=0.0, gif_speed=4)),
         Variant("q75 d0 s3", gif=_gif(gif_quality=75, gif_dithering=0.0)),
+        Variant("q74 d0 s3", gif=_gif(gif_quality=74, gif_dithering=0.0)),
+        Variant("q75 d0 s2", gif=_gif(gif_quality=75, gif_dithering=0.0, gif_speed=2)),
+        Variant("q75 d0 s1", gif=_gif(gif_quality=75, gif_dithering=0.0, gif_speed=1)),
+        Variant(
+            "q75 d0 s3 tol1",
+            gif=_gif(gif_quality=75, gif_dithering=0.0, gif_transparent_tolerance=1),
+        ),
         Variant("q80 c192 d0 s3", gif=_gif(gif_colors=192, gif_dithering=0.0)),
         Variant("q80 d0 s3 tol8", gif=_gif(gif_dithering=0.0, gif_transparent_tolerance=8)),
         Variant("q75 d0 s3 box", gif=_gif(gif_quality=75, gif_dithering=0.0), resize="box"),

@@ -110,13 +110,13 @@ class ThumbsConfig:
     ``resample`` is Pillow's filter for the shrink (the thumbnail PNG and its
     WebP/AVIF copies); ``png_quality_max`` replaces ``png.quality_max`` for the
     thumbnail PNG (its floor stays ``png.quality_min``): a 240 px thumbnail has
-    few pixels per colour, so the full 256-colour palette costs little.
+    few pixels per colour, so a richer palette than the gallery's costs little.
     """
 
     width: int = 240
     height: int = 240
     resample: Resample = "box"
-    png_quality_max: int = 100
+    png_quality_max: int = 97
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class AnimationConfig:
     duration_ms: int = 100
     background: str = "#ffffff"
     gif_colors: int = 256
-    gif_quality: int = 75
+    gif_quality: int = 74
     gif_dithering: float = 0.0
     gif_transparent_tolerance: int = 3
     gif_speed: int = 3
