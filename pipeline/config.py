@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
+from pipeline.codecs.encode import Resample
 from pipeline.codecs.pixels import parse_colour
 from pipeline.errors import ConfigError
 
@@ -95,18 +96,26 @@ class PngConfig:
 
     mode: Literal["palette", "lossless"] = "palette"
     quality_min: int = 80
-    quality_max: int = 95
+    quality_max: int = 96
     speed: int = 4
-    dithering: float = 0.5
+    dithering: float = 0.0
     optimize_level: int = 1
 
 
 @dataclass(frozen=True)
 class ThumbsConfig:
-    """Thumbnails fit inside this box, aspect kept."""
+    """Thumbnails fit inside this box, aspect kept.
+
+    ``resample`` is Pillow's filter for the shrink (the thumbnail PNG and its
+    WebP/AVIF copies); ``png_quality_max`` replaces ``png.quality_max`` for the
+    thumbnail PNG (its floor stays ``png.quality_min``): a 240 px thumbnail has
+    few pixels per colour, so a richer palette than the gallery's costs little.
+    """
 
     width: int = 240
     height: int = 240
+    resample: Resample = "lanczos"
+    png_quality_max: int = 97
 
 
 @dataclass(frozen=True)
@@ -138,8 +147,8 @@ class AnimationConfig:
     duration_ms: int = 100
     background: str = "#ffffff"
     gif_colors: int = 256
-    gif_quality: int = 80
-    gif_dithering: float = 0.25
+    gif_quality: int = 74
+    gif_dithering: float = 0.0
     gif_transparent_tolerance: int = 3
     gif_speed: int = 3
     webm_crf: int = 30
@@ -468,6 +477,8 @@ def _semantic_problems(config: Config) -> list[str]:
         for name in ("width", "height")
         if getattr(config.thumbs, name) < 1
     )
+    if not config.png.quality_min <= config.thumbs.png_quality_max <= 100:
+        problems.append("thumbs.png_quality_max: must be png.quality_min..100")
     if not 0 <= v.webp_quality <= 100:
         problems.append("variants.webp_quality: must be 0..100")
     if not 0 <= v.webp_method <= 6:

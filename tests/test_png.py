@@ -106,25 +106,62 @@ def test_build_writes_palette_gallery_and_thumbnail_pngs(
         assert mode == "P", name
 
 
+def _remade(kind: str, name: str) -> bool:
+    """Which files a PNG key remakes: every PNG, the gallery PNGs (thumbnails
+    have their own quality_max), the thumbnail PNGs, or every thumbnail file
+    (the filter also makes the thumbnail's WebP)."""
+    thumb = "-thumb." in name
+    return {
+        "every": name.endswith(".png"),
+        "gallery": name.endswith(".png") and not thumb,
+        "thumb-png": name.endswith("-thumb.png"),
+        "thumb-any": thumb,
+    }[kind]
+
+
 def test_each_png_setting_rebuilds_the_pngs_only(
     raw: Path, out: Path, make_config: MakeConfig
 ) -> None:
     write_set(raw, "Leg-Soleus")
     build(make_config())
-    png: dict[str, object] = {}
-    for key, value in (
-        ("quality_min", 10),
-        ("quality_max", 90),
-        ("speed", 6),
-        ("dithering", 1.0),
-        ("mode", "lossless"),
+    settings: dict[str, dict[str, object]] = {"png": {}, "thumbs": {}}
+    for section, key, value, kind in (
+        ("png", "quality_min", 10, "every"),
+        ("png", "quality_max", 90, "gallery"),
+        ("thumbs", "png_quality_max", 90, "thumb-png"),
+        ("thumbs", "resample", "box", "thumb-any"),
+        ("png", "speed", 6, "every"),
+        ("png", "dithering", 1.0, "every"),
+        ("png", "mode", "lossless", "every"),
     ):
         before = snapshot(out)
-        png[key] = value
-        report = build(make_config(png=png))
-        pngs = {k for k in before if k.endswith(".png")}
-        assert len(pngs) == 32
-        assert written(report) == pngs == changed(before, snapshot(out)), key
+        settings[section][key] = value
+        report = build(make_config(**settings))
+        expected = {k for k in before if _remade(kind, k)}
+        assert len(expected) in (16, 32), key
+        assert written(report) == expected == changed(before, snapshot(out)), key
+
+
+@pytest.mark.parametrize("resample", ["box", "lanczos"])
+def test_thumbnail_uses_the_configured_filter(
+    raw: Path, out: Path, make_config: MakeConfig, resample: str
+) -> None:
+    (source,) = write_set(raw, "Leg-Soleus", frames=[1])
+    cfg = make_config(
+        frames={"count": 1},
+        crop={"enabled": False},
+        png={"mode": "lossless"},
+        thumbs={"width": 24, "height": 24, "resample": resample},
+    )
+    assert build(cfg).ok
+    got, _ = built_pngs(out, "Leg-Soleus-1-thumb.png")
+    with Image.open(source) as image:
+        want = {
+            name: np.asarray(image.convert("RGBA").resize(got.shape[1::-1], f))
+            for name, f in (("box", Image.Resampling.BOX), ("lanczos", Image.Resampling.LANCZOS))
+        }
+    assert not np.array_equal(want["box"], want["lanczos"])
+    assert np.array_equal(got, want[resample])
 
 
 def test_lossless_settings_do_not_rebuild_on_quantiser_changes(
@@ -153,6 +190,7 @@ def test_one_frame_is_remapped_with_the_image_its_histogram_read() -> None:
     """A still's quantising reuses its libimagequant image for the remap (read
     once, not twice): the indices must be those of a fresh image, as before."""
     from imagequant import ffi, lib
+
     from pipeline.codecs.quantize import quantize_shared
 
     rgba = np.ascontiguousarray(np.asarray(shaded(120)))

@@ -18,5 +18,7 @@ class Settings:
     """Everything that changes an encoder's bytes besides the pixels."""
 
     def params(self) -> Params:
-        """``(name, value)`` in field order: what an output's fingerprint covers."""
-        return tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
+        """``(name, value)`` in field order: what an output's fingerprint covers. A
+        field left ``None`` (an option not used) is not part of it."""
+        values = ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
+        return tuple((name, value) for name, value in values if value is not None)

@@ -18,6 +18,14 @@ from PIL import Image
 from pipeline.codecs import Params, Settings
 from pipeline.codecs.quantize import QualityTooLow, quantize_shared
 
+Resample = Literal["box", "hamming", "bicubic", "lanczos"]
+_FILTERS = {
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
 
 @dataclass(frozen=True)
 class PngSettings(Settings):
@@ -31,24 +39,32 @@ class PngSettings(Settings):
     quality_max: int
     speed: int
     dithering: float
+    resample: Resample | None = None  # the shrink's filter; None: not resized by it
 
     def params(self) -> Params:
         """The quantiser's knobs count only in palette mode: a lossless build
         ignores them."""
         params = super().params()
-        return params if self.mode == "palette" else params[:2]
+        if self.mode == "palette":
+            return params
+        return tuple(p for p in params if p[0] not in _QUANTISER_KNOBS)
+
+
+_QUANTISER_KNOBS = ("quality_min", "quality_max", "speed", "dithering")
 
 
 @dataclass(frozen=True)
 class WebpSettings(Settings):
     quality: int
     method: int
+    resample: Resample | None = None
 
 
 @dataclass(frozen=True)
 class AvifSettings(Settings):
     quality: int
     speed: int
+    resample: Resample | None = None
 
 
 def fit_size(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
@@ -62,8 +78,11 @@ def width_size(width: int, height: int, target_w: int) -> tuple[int, int]:
     return target_w, max(1, math.floor(height * target_w / width + 0.5))
 
 
-def resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Lanczos resize; Pillow premultiplies RGBA for it, so edges get no dark fringe.
+def resize(
+    image: Image.Image, size: tuple[int, int], resample: Resample = "lanczos"
+) -> Image.Image:
+    """Resize with one of Pillow's filters (Lanczos unless told); Pillow
+    premultiplies RGBA for it, so edges get no dark fringe.
 
     An RGBA image without a see-through pixel is resampled as RGB: premultiplying
     by an alpha of 255 changes nothing and a plane of 255 resamples to 255, so the
@@ -72,9 +91,9 @@ def resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     if image.size == size:
         return image
     if image.mode == "RGBA" and image.getchannel("A").getextrema()[0] == 255:
-        rgb = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+        rgb = image.convert("RGB").resize(size, _FILTERS[resample])
         return rgb.convert("RGBA")
-    return image.resize(size, Image.Resampling.LANCZOS)
+    return image.resize(size, _FILTERS[resample])
 
 
 def to_output_mode(image: Image.Image, has_alpha: bool) -> Image.Image:

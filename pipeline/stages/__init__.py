@@ -20,6 +20,7 @@ from pipeline.codecs import Params
 from pipeline.codecs.encode import (
     AvifSettings,
     PngSettings,
+    Resample,
     WebpSettings,
     avif_bytes,
     png_bytes,
@@ -44,23 +45,23 @@ class SetPixels:
     # AVIF (and each srcset width's formats) share one resample. One frame's
     # worth only, so memory stays flat; the runner renders a frame's outputs
     # together.
-    _resized: dict[tuple[int, tuple[int, int]], Image.Image] = field(
+    _resized: dict[tuple[int, tuple[int, int], Resample], Image.Image] = field(
         default_factory=dict, compare=False, repr=False
     )
     _derived: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def resized(self, k: int, size: tuple[int, int]) -> Image.Image:
-        """Frame ``k`` at ``size`` (Lanczos), resampled once however many outputs
-        use it."""
+    def resized(self, k: int, size: tuple[int, int], resample: Resample = "lanczos") -> Image.Image:
+        """Frame ``k`` at ``size`` with the ``resample`` filter, resampled once
+        however many outputs use it."""
         image = self.frames[k]
         if image.size == size:
             return image
-        key = (k, size)
+        key = (k, size, resample)
         cached = self._resized.get(key)
         if cached is None:
-            if any(other != k for other, _ in self._resized):
+            if any(other != k for other, _, _ in self._resized):
                 self._resized.clear()
-            cached = self._resized[key] = resize(image, size)
+            cached = self._resized[key] = resize(image, size, resample)
         return cached
 
     def derived(self, key: Hashable, make: Callable[[], T]) -> T:
@@ -124,8 +125,9 @@ def render_still(output: Output, pixels: SetPixels, out_root: Path) -> Output:
     """One frame at the planned size, encoded with the output's settings and
     written atomically."""
     (k,) = output.frames
-    image = pixels.resized(k, (output.width, output.height))
     settings = output.settings
+    assert isinstance(settings, PngSettings | WebpSettings | AvifSettings), output
+    image = pixels.resized(k, (output.width, output.height), settings.resample or "lanczos")
     if isinstance(settings, PngSettings):
         data = png_bytes(image, pixels.has_alpha, settings)
     elif isinstance(settings, WebpSettings):

@@ -5,6 +5,7 @@ and with ``variants.thumbs`` its WebP/AVIF copies (``-thumb.webp``), so that the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,9 +22,17 @@ ENCODER_KINDS: frozenset[str] = frozenset()
 
 def plan(set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config) -> list[Output]:
     width, height = fit_size(*size, cfg.thumbs.width, cfg.thumbs.height)
-    png = png_settings(cfg.png)
+    # Every thumbnail file is made from the same resample: its filter is part of
+    # each one's settings. The PNG has its own palette ceiling.
+    resample = cfg.thumbs.resample
+    png = dataclasses.replace(
+        png_settings(cfg.png), quality_max=cfg.thumbs.png_quality_max, resample=resample
+    )
     versions = png_versions(png)
-    lossy = lossy_formats(cfg) if cfg.variants.thumbs else []
+    lossy = [
+        (ext, dataclasses.replace(settings, resample=resample))
+        for ext, settings in (lossy_formats(cfg) if cfg.variants.thumbs else [])
+    ]
     outputs: list[Output] = []
     for k in frames:
         path = naming.thumb(cfg.paths, set_id, k)
