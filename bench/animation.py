@@ -44,15 +44,14 @@ from pipeline.config import AnimationConfig, Config, load_config, parse_colour
 from pipeline.crop import shared_crop
 from pipeline.frames import decode
 from pipeline.gif import encode_gif
-from pipeline.stages.animation import animation_size, fit_frame, gif_settings
-from pipeline.video import (
-    Mp4Settings,
-    WebmSettings,
-    encode_mp4,
-    encode_webm,
-    ffmpeg_exe,
-    ffmpeg_version,
+from pipeline.stages.animation import (
+    animation_size,
+    fit_frame,
+    gif_settings,
+    mp4_settings,
+    webm_settings,
 )
+from pipeline.video import encode_mp4, encode_webm, ffmpeg_exe, ffmpeg_version
 from scripts.render_sample import render_set
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,15 +206,13 @@ def encoders(anim: AnimationConfig, tools: Tools) -> list[tuple[str, str, Runner
 
     def ours_webm(s: SetFrames, out: Path) -> Path:
         dest = out / "ours.webm"
-        settings = WebmSettings(crf=anim.webm_crf, cpu_used=anim.webm_cpu_used)
+        settings = webm_settings(anim, s.has_alpha)
         encode_webm(s.frames, anim.duration_ms, s.has_alpha, background, settings, dest)
         return dest
 
     def ours_mp4(s: SetFrames, out: Path) -> Path:
         dest = out / "ours.mp4"
-        tune = None if anim.mp4_tune == "none" else anim.mp4_tune
-        settings = Mp4Settings(crf=anim.mp4_crf, preset=anim.mp4_preset, tune=tune)
-        encode_mp4(s.frames, anim.duration_ms, background, settings, dest)
+        encode_mp4(s.frames, anim.duration_ms, background, mp4_settings(anim), dest)
         return dest
 
     def gifski(s: SetFrames, out: Path) -> Path:

@@ -70,6 +70,7 @@ class Mp4Settings:
     crf: int
     preset: str
     tune: str | None
+    subme: int | None  # None: the preset's
 
 
 # The default limit on one encoder run: a minute, plus 4 s per megapixel of
@@ -167,6 +168,7 @@ def encode_mp4(
         "-crf", str(settings.crf),
         "-preset", settings.preset,
         *(["-tune", settings.tune] if settings.tune else []),
+        *(["-x264-params", f"subme={settings.subme}"] if settings.subme is not None else []),
         "-movflags", "+faststart",
         "-f", "mp4",
     ]  # fmt: skip

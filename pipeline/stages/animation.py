@@ -105,6 +105,7 @@ def plan(
         *timing,
         ("background", a.background),
         ("crf", a.webm_crf),
+        ("opaque_crf", a.webm_opaque_crf),
         ("cpu_used", a.webm_cpu_used),
     )
     mp4: Params = (
@@ -113,6 +114,7 @@ def plan(
         ("crf", a.mp4_crf),
         ("preset", a.mp4_preset),
         ("tune", a.mp4_tune),
+        ("subme", a.mp4_subme),
     )
     specs = [
         OutputSpec(NAME, "gif", named("gif"), order, width, height, gif, quantizer),
@@ -179,14 +181,12 @@ def render(spec: OutputSpec, pixels: SetPixels, cfg: Config, out_root: Path) -> 
     timeout = encoder_timeout(cfg.build.encoder_timeout, len(frames), spec.width, spec.height)
     with atomic_path(dest) as tmp, _named(dest, tmp):
         if spec.kind == "webm":
-            webm = WebmSettings(crf=a.webm_crf, cpu_used=a.webm_cpu_used)
+            webm = webm_settings(a, pixels.has_alpha)
             encode_webm(
                 frames, a.duration_ms, pixels.has_alpha, background, webm, tmp, timeout=timeout
             )
         elif spec.kind == "mp4":
-            tune = None if a.mp4_tune == "none" else a.mp4_tune
-            mp4 = Mp4Settings(crf=a.mp4_crf, preset=a.mp4_preset, tune=tune)
-            encode_mp4(frames, a.duration_ms, background, mp4, tmp, timeout=timeout)
+            encode_mp4(frames, a.duration_ms, background, mp4_settings(a), tmp, timeout=timeout)
         else:  # pragma: no cover - plan() only makes the kinds above
             raise ValueError(f"unknown animation output {spec.kind}")
         size = tmp.stat().st_size
@@ -329,3 +329,16 @@ def gif_settings(a: AnimationConfig) -> GifSettings:
         quality=a.gif_quality,
         speed=a.gif_speed,
     )
+
+
+def webm_settings(a: AnimationConfig, has_alpha: bool) -> WebmSettings:
+    """The VP9 settings from the config: sets with alpha and opaque sets have their
+    own CRF (the Safari-safe edges of a transparent set need the lower one)."""
+    crf = a.webm_crf if has_alpha else a.webm_opaque_crf
+    return WebmSettings(crf=crf, cpu_used=a.webm_cpu_used)
+
+
+def mp4_settings(a: AnimationConfig) -> Mp4Settings:
+    """The x264 settings from the config."""
+    tune = None if a.mp4_tune == "none" else a.mp4_tune
+    return Mp4Settings(crf=a.mp4_crf, preset=a.mp4_preset, tune=tune, subme=a.mp4_subme)
