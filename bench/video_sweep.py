@@ -24,7 +24,7 @@ import resource
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,19 +112,12 @@ def encode(c: Corpus, kind: str, options: dict[str, str], dest: Path) -> None:
     extra = options.get("x", "").replace("+", " ").split()
     original = video._run_ffmpeg
 
-    def with_extra(
-        frames: Sequence[np.ndarray],
-        pix_fmt: str,
-        duration_ms: int,
-        data: Iterable[np.ndarray],
-        codec: list[str],
-        dest: Path,
-        timeout: float | None,
-    ) -> None:
+    def with_extra(*args: Any) -> None:
+        frames, pix_fmt, duration_ms, data, codec, *rest = args
         at = codec.index("-f")
-        original(frames, pix_fmt, duration_ms, data, codec[:at] + extra + codec[at:], dest, timeout)
+        original(frames, pix_fmt, duration_ms, data, [*codec[:at], *extra, *codec[at:]], *rest)
 
-    video._run_ffmpeg = with_extra
+    video._run_ffmpeg = with_extra  # type: ignore[assignment]
     a = AnimationConfig()  # the defaults, for the keys a candidate does not name
     try:
         if kind == "webm":
