@@ -141,10 +141,10 @@ class AnimationConfig:
     gif_dithering: float = 0.25
     gif_transparent_tolerance: int = 3
     gif_speed: int = 3
-    webm_crf: int = 29
-    webm_opaque_crf: int = 26
+    webm_crf: int = 27
+    webm_opaque_crf: int = 25
     webm_cpu_used: int = 3
-    mp4_crf: int = 23
+    mp4_crf: int = 22
     mp4_preset: Literal[
         "ultrafast",
         "superfast",

@@ -17,15 +17,15 @@ duplicated or dropped frame. ffmpeg runs from an argument list, never a shell.
   colour at the edges keeps 39.0 dB but costs 97 KiB and draws a dark fringe in
   Safari; the plain composite (alpha kept) is 64 KiB but 33.9 dB (eroded edges);
   a binary alpha plane 86 KiB. See docs/web-weight.md.
-- ``-cpu-used 3`` takes about a fifth less CPU than ``-cpu-used 2``; the CRF is
-  29 for sets with alpha and 26 for opaque ones (``animation.webm_opaque_crf``):
-  the Safari-safe edges cost a transparent set about 0.2 dB against the ffmpeg
-  recipe whatever the CRF, and an opaque set buys quality for fewer bytes, so
-  over a mix of sets the WebM beats the recipe on PSNR, SSIM and SSIMULACRA2
-  (docs/web-weight.md, "Video defaults").
+- ``-cpu-used 3`` takes about a sixth less CPU than ``-cpu-used 2``; the CRF is
+  27 for sets with alpha and 25 for opaque ones (``animation.webm_opaque_crf``):
+  the Safari-safe edges keep a transparent set 0.1-0.15 dB under the ffmpeg
+  recipe even at CRF 26 (0.14 dB before any coding), and an opaque set buys
+  quality for fewer bytes, so over a mix of sets the WebM beats the recipe on
+  PSNR, SSIM and SSIMULACRA2 (docs/web-weight.md, "Video defaults").
 - MP4: composited onto the background colour (H.264 has no alpha), ``yuv420p``
   for every browser, even dimensions, and ``+faststart`` so playback starts before
-  the file has fully arrived. ``-preset veryslow -tune film`` at CRF 23 with
+  the file has fully arrived. ``-preset veryslow -tune film`` at CRF 22 with
   ``subme=8`` (``animation.mp4_subme``; veryslow's own is 10): subme 10 is a
   third of the MP4's CPU time and saves 4 % of its bytes, but scores lower on
   PSNR, SSIM and SSIMULACRA2; ``-tune animation`` is smaller still but loses
