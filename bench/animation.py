@@ -207,7 +207,7 @@ def encoders(anim: AnimationConfig, tools: Tools) -> list[tuple[str, str, Runner
 
     def ours_webm(s: SetFrames, out: Path) -> Path:
         dest = out / "ours.webm"
-        encode_webm(s.frames, s.has_alpha, webm_settings(anim), dest)
+        encode_webm(s.frames, s.has_alpha, webm_settings(anim, s.has_alpha), dest)
         return dest
 
     def ours_mp4(s: SetFrames, out: Path) -> Path:

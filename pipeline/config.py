@@ -151,9 +151,10 @@ class AnimationConfig:
     gif_dithering: float = 0.0
     gif_transparent_tolerance: int = 3
     gif_speed: int = 3
-    webm_crf: int = 30
-    webm_cpu_used: int = 2
-    mp4_crf: int = 23
+    webm_crf: int = 27
+    webm_opaque_crf: int = 25
+    webm_cpu_used: int = 3
+    mp4_crf: int = 22
     mp4_preset: Literal[
         "ultrafast",
         "superfast",
@@ -167,6 +168,7 @@ class AnimationConfig:
         "placebo",
     ] = "veryslow"
     mp4_tune: Literal["animation", "film", "grain", "stillimage", "none"] = "film"
+    mp4_subme: int | None = 8
     webp: bool = False
     webp_quality: int = 80
     webp_method: int = 4
@@ -650,12 +652,15 @@ def _animation_problems(a: AnimationConfig) -> list[str]:
         problems.append("animation.gif_transparent_tolerance: must be 0..255")
     if not 1 <= a.gif_speed <= 10:
         problems.append("animation.gif_speed: must be 1..10")
-    if not 0 <= a.webm_crf <= 63:
-        problems.append("animation.webm_crf: must be 0..63")
+    for key in ("webm_crf", "webm_opaque_crf"):
+        if not 0 <= getattr(a, key) <= 63:
+            problems.append(f"animation.{key}: must be 0..63")
     if not 0 <= a.webm_cpu_used <= 5:
         problems.append("animation.webm_cpu_used: must be 0..5")
     if not 0 <= a.mp4_crf <= 51:
         problems.append("animation.mp4_crf: must be 0..51")
+    if a.mp4_subme is not None and not 0 <= a.mp4_subme <= 11:
+        problems.append("animation.mp4_subme: must be 0..11 (or null for the preset's)")
     if not 0 <= a.webp_quality <= 100:
         problems.append("animation.webp_quality: must be 0..100")
     if not 0 <= a.webp_method <= 6:

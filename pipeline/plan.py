@@ -186,7 +186,7 @@ def plan_outputs(plan: SetPlan, defects: Sequence[Defect] = ()) -> SetPlan:
     stages = all_stages()
     outputs: list[Output] = []
     for stage in stages.values():
-        for output in stage.plan(source.set_id, sorted(source.frames), size, cfg):
+        for output in stage.plan(source.set_id, sorted(source.frames), size, first.has_alpha, cfg):
             fp = output_fingerprint(output, stage.VERSION, plan.shas, crop, first.has_alpha)
             outputs.append(dataclasses.replace(output, fingerprint=fp))
     plan = dataclasses.replace(plan, crop=crop, has_alpha=first.has_alpha, outputs=tuple(outputs))

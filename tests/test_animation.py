@@ -334,6 +334,39 @@ def test_bad_animation_settings_are_all_reported(make_config: MakeConfig) -> Non
         assert f"animation.{key}" in message
     with pytest.raises(ConfigError, match=r"animation\.mp4_preset"):
         make_config(animation={"mp4_preset": "fastest"})
+    with pytest.raises(ConfigError) as caught:
+        make_config(animation={"webm_opaque_crf": 64, "mp4_subme": 12})
+    assert "animation.webm_opaque_crf" in str(caught.value)
+    assert "animation.mp4_subme" in str(caught.value)
+
+
+@pytest.mark.parametrize(("subme", "written"), [(5, b"subme=5"), (None, b"subme=10")])
+def test_mp4_subme_reaches_x264(
+    raw: Path, out: Path, make_config: MakeConfig, subme: int | None, written: bytes
+) -> None:
+    """x264 records its options in the stream: ``mp4_subme`` over the preset's
+    (``null``: veryslow's own 10)."""
+    write_set(raw, SET)
+    assert build(make_config(animation=animation(mp4_subme=subme))).ok
+    data = (out / "muscles" / "gif" / f"{SET}.mp4").read_bytes()
+    assert written + b" " in data
+
+
+@pytest.mark.parametrize("transparent", [True, False])
+def test_webm_crf_by_alpha(
+    raw: Path, out: Path, make_config: MakeConfig, transparent: bool
+) -> None:
+    """``webm_crf`` encodes sets with alpha, ``webm_opaque_crf`` opaque sets: the
+    other key changes nothing."""
+    write_set(raw, SET, transparent=transparent)
+    sizes = []
+    for crf, opaque_crf in ((4, 63), (63, 4), (4, 4)):
+        settings = animation(webm_crf=crf, webm_opaque_crf=opaque_crf)
+        assert build(make_config(animation=settings)).ok
+        sizes.append((out / "muscles" / "gif" / f"{SET}.webm").stat().st_size)
+    fine, coarse = (sizes[0], sizes[1]) if transparent else (sizes[1], sizes[0])
+    assert fine > coarse
+    assert sizes[2] == fine
 
 
 def test_size_is_even_never_upscaled_and_odd_frames_are_trimmed_not_resampled() -> None:

@@ -464,6 +464,6 @@ def test_planned_paths_of_a_crafted_set_id_cannot_escape(tmp_path: Path) -> None
     cfg = config_from_dict(
         {"paths": {"raw": str(tmp_path / "raw"), "output": str(tmp_path / "out")}}, tmp_path
     )
-    for spec in thumbnails.plan("../../../evil", [1], (10, 10), cfg):
+    for spec in thumbnails.plan("../../../evil", [1], (10, 10), True, cfg):
         with pytest.raises(OutputError):
             resolve_inside(cfg.paths.output_root, spec.relpath)

@@ -55,7 +55,7 @@ def planned_with_frame(cfg: Config, out: Path, set_id: str, k: int) -> set[str]:
     return {
         str(spec.relpath)
         for stage in all_stages().values()
-        for spec in stage.plan(set_id, list(range(1, 17)), size, cfg)
+        for spec in stage.plan(set_id, list(range(1, 17)), size, True, cfg)
         if k in spec.frames
     }
 

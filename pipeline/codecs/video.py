@@ -17,17 +17,19 @@ duplicated or dropped frame. ffmpeg runs from an argument list, never a shell.
   colour at the edges keeps 39.0 dB but costs 97 KiB and draws a dark fringe in
   Safari; the plain composite (alpha kept) is 64 KiB but 33.9 dB (eroded edges);
   a binary alpha plane 86 KiB. See docs/web-weight.md.
-- ``-cpu-used 2`` at CRF 30 takes a third to a half of the CPU time of
-  ``-cpu-used 0`` at CRF 32 (the old default) and, unlike it, beats the ffmpeg
-  recipe (CRF 32, libvpx's default ``-cpu-used 1``) on PSNR, SSIM and
-  SSIMULACRA2, for 20 % more bytes than the old default (docs/web-weight.md,
-  "Build time").
+- ``-cpu-used 3`` takes about a sixth less CPU than ``-cpu-used 2``; the CRF is
+  27 for sets with alpha and 25 for opaque ones (``animation.webm_opaque_crf``):
+  the Safari-safe edges keep a transparent set 0.1-0.15 dB under the ffmpeg
+  recipe even at CRF 26 (0.14 dB before any coding), and an opaque set buys
+  quality for fewer bytes, so over a mix of sets the WebM beats the recipe on
+  PSNR, SSIM and SSIMULACRA2 (docs/web-weight.md, "Video defaults").
 - MP4: composited onto the background colour (H.264 has no alpha), ``yuv420p``
   for every browser, even dimensions, and ``+faststart`` so playback starts before
-  the file has fully arrived. ``-preset veryslow -tune film`` at CRF 23 is about
-  8 % smaller than ffmpeg's defaults and better on PSNR and SSIM; ``-tune
-  animation`` is smaller still but loses SSIM on shaded, textured renders
-  (docs/web-weight.md).
+  the file has fully arrived. ``-preset veryslow -tune film`` at CRF 22 with
+  ``subme=8`` (``animation.mp4_subme``; veryslow's own is 10): subme 10 is a
+  third of the MP4's CPU time and saves 4 % of its bytes, but scores lower on
+  PSNR, SSIM and SSIMULACRA2; ``-tune animation`` is smaller still but loses
+  SSIM on shaded, textured renders (docs/web-weight.md).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class Mp4Settings(Settings):
     crf: int
     preset: str
     tune: str  # "none": no -tune
+    subme: int | None = None  # x264's subpixel refinement; None: the preset's
 
 
 # The default limit on one encoder run: a minute, plus 4 s per megapixel of
@@ -203,6 +206,7 @@ def encode_mp4(
         "-crf", str(settings.crf),
         "-preset", settings.preset,
         *(["-tune", settings.tune] if settings.tune != "none" else []),
+        *(["-x264-params", f"subme={settings.subme}"] if settings.subme is not None else []),
         "-movflags", "+faststart",
         "-f", "mp4",
     ]  # fmt: skip

@@ -83,7 +83,12 @@ class Stage(Protocol):
     ENCODER_KINDS: frozenset[str]
 
     def plan(
-        self, set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config
+        self,
+        set_id: str,
+        frames: Sequence[int],
+        size: tuple[int, int],
+        has_alpha: bool,
+        cfg: Config,
     ) -> list[Output]: ...
 
     def render(

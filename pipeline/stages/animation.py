@@ -94,7 +94,9 @@ class SpriteSettings(Settings):
     quality: int
 
 
-def plan(set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config) -> list[Output]:
+def plan(
+    set_id: str, frames: Sequence[int], size: tuple[int, int], has_alpha: bool, cfg: Config
+) -> list[Output]:
     a = cfg.animation
     order = tuple(sorted(frames))
     width, height = animation_size(*size, a)
@@ -107,7 +109,7 @@ def plan(set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config)
     quantizer: Params = (("libimagequant", libimagequant_version()), *pillow)
     ffmpeg: Params = (("ffmpeg", ffmpeg_version()),)
     gif = gif_settings(a)
-    webm, mp4 = webm_settings(a), mp4_settings(a)
+    webm, mp4 = webm_settings(a, has_alpha), mp4_settings(a)
     outputs = [
         Output(NAME, "gif", named("gif"), order, width, height, gif, quantizer),
         Output(NAME, "webm", named("webm"), order, width, height, webm, ffmpeg),
@@ -289,9 +291,14 @@ def gif_settings(a: AnimationConfig) -> GifSettings:
     )
 
 
-def webm_settings(a: AnimationConfig) -> WebmSettings:
-    return WebmSettings(a.duration_ms, a.background, a.webm_crf, a.webm_cpu_used)
+def webm_settings(a: AnimationConfig, has_alpha: bool) -> WebmSettings:
+    """Sets with alpha and opaque sets have their own CRF (the Safari-safe edges
+    of a transparent set need the lower one)."""
+    crf = a.webm_crf if has_alpha else a.webm_opaque_crf
+    return WebmSettings(a.duration_ms, a.background, crf, a.webm_cpu_used)
 
 
 def mp4_settings(a: AnimationConfig) -> Mp4Settings:
-    return Mp4Settings(a.duration_ms, a.background, a.mp4_crf, a.mp4_preset, a.mp4_tune)
+    return Mp4Settings(
+        a.duration_ms, a.background, a.mp4_crf, a.mp4_preset, a.mp4_tune, a.mp4_subme
+    )

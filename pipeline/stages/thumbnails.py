@@ -20,7 +20,9 @@ VERSION = 2  # 2: palette PNGs with one row filter (Entropy)
 ENCODER_KINDS: frozenset[str] = frozenset()
 
 
-def plan(set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config) -> list[Output]:
+def plan(
+    set_id: str, frames: Sequence[int], size: tuple[int, int], has_alpha: bool, cfg: Config
+) -> list[Output]:
     width, height = fit_size(*size, cfg.thumbs.width, cfg.thumbs.height)
     # Every thumbnail file is made from the same resample: its filter is part of
     # each one's settings. The PNG has its own palette ceiling.

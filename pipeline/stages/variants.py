@@ -26,7 +26,9 @@ VERSION = 2  # 2: palette PNGs with one row filter (Entropy)
 ENCODER_KINDS: frozenset[str] = frozenset()
 
 
-def plan(set_id: str, frames: Sequence[int], size: tuple[int, int], cfg: Config) -> list[Output]:
+def plan(
+    set_id: str, frames: Sequence[int], size: tuple[int, int], has_alpha: bool, cfg: Config
+) -> list[Output]:
     width, height = size
     lossy = lossy_formats(cfg)
     png = png_settings(cfg.png)
