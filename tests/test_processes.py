@@ -239,7 +239,9 @@ def test_killing_only_the_main_process_takes_every_worker_and_encoder_with_it(
 def test_sigterm_stops_the_build_as_ctrl_c_does(corpus: Corpus, signum: signal.Signals) -> None:
     """While ``Other``'s encoder hangs, the signal stops the build: exit 1 with a
     message, ``Good`` (finished) recorded in the manifest, no temporary file, no
-    process and no encoder-slot folder left behind."""
+    process and no encoder-slot folder left behind. Two encoder slots: with one,
+    ``Good`` could wait for the slot ``Other``'s hanging encoder holds."""
+    corpus.configure(build={"encoders": 2})
     hang = fake_ffmpeg(corpus.root, "hang", only="Other")
     with build_in_background(corpus, "-v", "-j", "2", IMAGEIO_FFMPEG_EXE=str(hang)) as build:
         tree = wait_for_encoder(build)
