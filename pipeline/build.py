@@ -112,7 +112,7 @@ class BuildReport:
 
     @property
     def bytes_written(self) -> int:
-        return sum(w.size for r in self.results for w in r.written)
+        return sum(w.bytes for r in self.results for w in r.written)
 
 
 ResultHook = Callable[[SetResult], None]

@@ -617,7 +617,7 @@ def _run_with_progress(
             for written in result.written:
                 _echo(
                     f"  wrote {written.relpath} {written.width}x{written.height} "
-                    f"{human_size(written.size)}",
+                    f"{human_size(written.bytes)}",
                     bar,
                 )
 

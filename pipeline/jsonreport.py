@@ -74,7 +74,7 @@ def weight_json(weight: PageWeight, budget_kib: int | None) -> dict[str, Any]:
     return {
         "bytes": weight.bytes,
         "click_bytes": weight.click_bytes,
-        "files": {str(w.relpath): w.size for w in weight.view},
+        "files": {str(w.relpath): w.bytes for w in weight.view},
         "missing": [str(p) for p in weight.missing],
         "over_budget": weight.over(budget_kib),
     }

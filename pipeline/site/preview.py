@@ -149,7 +149,7 @@ def size_rows(cfg: Config, result: SetResult, out_root: Path) -> list[SizeRow]:
                 file_format,
                 len(items),
                 ", ".join(f"{w}x{h}" for w, h in dims[:3]) + (" ..." if len(dims) > 3 else ""),
-                sum(w.size for w in items),
+                sum(w.bytes for w in items),
             )
         )
     return rows

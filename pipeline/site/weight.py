@@ -37,20 +37,20 @@ class PageWeight:
 
     @property
     def bytes(self) -> int:
-        return sum(w.size for w in self.view)
+        return sum(w.bytes for w in self.view)
 
     @property
     def click_bytes(self) -> int:
-        return sum(w.size for w in self.click)
+        return sum(w.bytes for w in self.click)
 
     def biggest(self, count: int = BIGGEST_LISTED) -> list[Output]:
-        return sorted(self.view, key=lambda w: (-w.size, str(w.relpath)))[:count]
+        return sorted(self.view, key=lambda w: (-w.bytes, str(w.relpath)))[:count]
 
     def over(self, budget_kib: int | None) -> bool:
         return budget_kib is not None and self.bytes > budget_kib * 1024
 
     def describe_biggest(self) -> str:
-        return ", ".join(f"{w.relpath} {human_size(w.size)}" for w in self.biggest())
+        return ", ".join(f"{w.relpath} {human_size(w.bytes)}" for w in self.biggest())
 
 
 def page_weight(plan: SetPlan, outputs: Iterable[Output]) -> PageWeight:

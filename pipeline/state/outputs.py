@@ -44,7 +44,7 @@ class Output:
     settings: Settings | None = None
     versions: tuple[tuple[str, Any], ...] = ()
     fingerprint: str = ""
-    bytes: int | None = None
+    bytes: int = 0  # once written
 
     @property
     def format(self) -> str:
@@ -53,11 +53,6 @@ class Output:
     @property
     def params(self) -> Params:
         return self.settings.params() if self.settings is not None else ()
-
-    @property
-    def size(self) -> int:
-        """Bytes written (0 for an output not written yet)."""
-        return self.bytes or 0
 
     def written(self, size: int) -> Output:
         return dataclasses.replace(self, bytes=size)
@@ -71,7 +66,7 @@ class Output:
             "format": self.format,
             "width": self.width,
             "height": self.height,
-            "bytes": self.size,
+            "bytes": self.bytes,
         }
 
     @classmethod
