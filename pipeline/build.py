@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,18 +21,18 @@ from PIL import Image
 
 from pipeline import runner
 from pipeline.config import Config
-from pipeline.errors import FrameError, PipelineError, UnknownSetError
+from pipeline.errors import PipelineError, UnknownSetError
 from pipeline.memory import give_back_memory
 from pipeline.plan import (
     BuildOptions,
     SetPlan,
     StepTimer,
     VersionDiff,
+    failed,
     plan_set,
     probe_set,
     set_manifest,
     source_key,
-    unexpected,
 )
 from pipeline.runner import ProgressSink, SetProgress
 from pipeline.site.pages import PageResult, update_pages
@@ -73,7 +72,8 @@ class SetResult:
 
     @property
     def stale(self) -> list[Output]:
-        return list(self.plan.stale)
+        """Outputs to (re)make; none for a failed set (its plan may list some)."""
+        return list(self.plan.stale) if self.ok else []
 
     @property
     def unplanned(self) -> list[str]:
@@ -152,7 +152,7 @@ def build(
     manifest = Manifest.load(cfg.paths.output_root)
     plans = plan_sets(cfg, sources, manifest, options)
     results = render_and_record(
-        cfg, plans, manifest, jobs, on_result, on_plan, on_progress, lock_fd
+        cfg, plans, manifest, dry_run, jobs, on_result, on_plan, on_progress, lock_fd
     )
     removed = _prune(manifest, cfg, results, dry_run) if prune else []
     order = {s.set_id: i for i, s in enumerate(sources)}
@@ -193,6 +193,7 @@ def render_and_record(
     cfg: Config,
     plans: Sequence[SetPlan],
     manifest: Manifest,
+    dry_run: bool,
     jobs: int | None,
     on_result: ResultHook | None,
     on_plan: Callable[[int], None] | None,
@@ -200,8 +201,7 @@ def render_and_record(
     lock_fd: int | None,
 ) -> list[SetResult]:
     """Render the plans that need pixels (on workers), and record every set's part
-    of the manifest as it finishes."""
-    dry_run = any(p.options.dry_run for p in plans)
+    of the manifest as it finishes (not in a dry run)."""
     results: list[SetResult] = []
 
     def record(result: SetResult) -> None:
@@ -251,20 +251,8 @@ def render_set(
         if not plan.ok or plan.options.dry_run or not plan.stale:
             return finished(plan, started)
         return _render(plan, encoders, progress or _ignore, started)
-    except FrameError as exc:
-        defects = [Defect(Path(exc.path), exc.problem)]
-        return SetResult(plan.set_id, "failed", plan, defects, seconds=_since(started))
-    except PipelineError as exc:
-        return SetResult(plan.set_id, "failed", plan, error=str(exc), seconds=_since(started))
     except Exception as exc:  # one broken set must not stop the others
-        return SetResult(
-            plan.set_id,
-            "failed",
-            plan,
-            error=unexpected(plan.set_id, exc),
-            detail=traceback.format_exc(),
-            seconds=_since(started),
-        )
+        return finished(failed(plan, exc), started)
 
 
 def finished(plan: SetPlan, started: float | None = None) -> SetResult:

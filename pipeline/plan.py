@@ -130,19 +130,26 @@ def plan_set(source: SourceSet, cfg: Config, manifest: Manifest, options: BuildO
     plan = SetPlan(source, cfg, options, manifest)
     if source.defects:
         return dataclasses.replace(plan, defects=tuple(source.defects))
-    with _caught(plan) as failed:
-        timer = StepTimer()
-        with timer("hash"):
-            shas, unreadable = _hash_sources(source, cfg, manifest)
-        plan = dataclasses.replace(plan, shas=shas, seconds=timer.seconds)
-        if unreadable:
-            return dataclasses.replace(plan, defects=tuple(unreadable))
-        key = _probe_key(cfg)
-        cached = {k: manifest.frame_info(shas[k], key) for k in source.frames}
-        probes = {k: info for k, info in cached.items() if info is not None}
-        plan = dataclasses.replace(plan, probes=probes)
-        return plan_outputs(plan) if len(probes) == len(source.frames) else plan
-    return failed[0]
+    try:
+        return _plan_from_manifest(plan)
+    except Exception as exc:  # one broken set must not stop the others
+        return failed(plan, exc)
+
+
+def _plan_from_manifest(plan: SetPlan) -> SetPlan:
+    """Hashes, then cached probes; the outputs too when every frame has one."""
+    source, cfg, manifest = plan.source, plan.cfg, plan.manifest
+    timer = StepTimer()
+    with timer("hash"):
+        shas, unreadable = _hash_sources(source, cfg, manifest)
+    plan = dataclasses.replace(plan, shas=shas, seconds=timer.seconds)
+    if unreadable:
+        return dataclasses.replace(plan, defects=tuple(unreadable))
+    key = _probe_key(cfg)
+    cached = {k: manifest.frame_info(shas[k], key) for k in source.frames}
+    probes = {k: info for k, info in cached.items() if info is not None}
+    plan = dataclasses.replace(plan, probes=probes)
+    return plan_outputs(plan) if len(probes) == len(source.frames) else plan
 
 
 def probe_set(plan: SetPlan) -> SetPlan:
@@ -211,26 +218,16 @@ def plan_outputs(plan: SetPlan, defects: Sequence[Defect] = ()) -> SetPlan:
     )
 
 
-@contextlib.contextmanager
-def _caught(plan: SetPlan) -> Iterator[list[SetPlan]]:
-    """Turn what planning raises into a failed plan (put in the yielded list)."""
-    failed: list[SetPlan] = []
-    try:
-        yield failed
-    except FrameError as exc:
-        failed.append(dataclasses.replace(plan, defects=(Defect(Path(exc.path), exc.problem),)))
-    except PipelineError as exc:
-        failed.append(dataclasses.replace(plan, error=str(exc)))
-    except Exception as exc:  # one broken set must not stop the others
-        failed.append(
-            dataclasses.replace(
-                plan, error=unexpected(plan.set_id, exc), detail=traceback.format_exc()
-            )
-        )
-
-
-def unexpected(set_id: str, exc: BaseException) -> str:
-    return f"{set_id}: unexpected error: {type(exc).__name__}: {exc}"
+def failed(plan: SetPlan, exc: Exception) -> SetPlan:
+    """``plan`` failed with ``exc``, raised while planning or rendering it: a
+    frame's defect, a message for the user, or, for anything else, the error with
+    its traceback (shown with --verbose)."""
+    if isinstance(exc, FrameError):
+        return dataclasses.replace(plan, defects=(Defect(Path(exc.path), exc.problem),))
+    if isinstance(exc, PipelineError):
+        return dataclasses.replace(plan, error=str(exc))
+    error = f"{plan.set_id}: unexpected error: {type(exc).__name__}: {exc}"
+    return dataclasses.replace(plan, error=error, detail=traceback.format_exc())
 
 
 def _hash_sources(
