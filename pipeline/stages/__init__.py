@@ -126,9 +126,12 @@ def png_versions(settings: PngSettings) -> Params:
     return (("libimagequant", libimagequant_version()),) if settings.mode == "palette" else ()
 
 
-def render_still(output: Output, pixels: SetPixels, out_root: Path) -> Output:
+def render_still(
+    output: Output, pixels: SetPixels, out_root: Path, encoder_timeout: float | None = None
+) -> Output:
     """One frame at the planned size, encoded with the output's settings and
-    written atomically."""
+    written atomically: the ``render`` of the thumbnails and variants stages (no
+    encoder process, so no timeout)."""
     (k,) = output.frames
     settings = output.settings
     assert isinstance(settings, PngSettings | WebpSettings | AvifSettings), output

@@ -136,21 +136,32 @@ def render(
 ) -> Output:
     dest = resolve_inside(out_root, output.relpath)
     settings = output.settings
-    if isinstance(settings, SpriteSettings):
-        data = _frame_list(output, settings) if output.kind == "sprite-json" else b""
-        if output.kind == "sprite":
-            data = _sprite_sheet(output, settings, pixels)
-        write_bytes_atomic(dest, data)
-        return output.written(len(data))
+    if isinstance(settings, SpriteSettings) and output.kind == "sprite-json":
+        data = _frame_list(output, settings)
+    elif isinstance(settings, SpriteSettings):
+        data = _sprite_sheet(output, settings, pixels)
+    elif isinstance(settings, GifSettings | AnimatedWebpSettings):
+        frames = animation_frames(pixels, output.frames, (output.width, output.height))
+        if isinstance(settings, GifSettings):
+            data = encode_gif(frames, pixels.has_alpha, settings)
+        else:
+            data = _animated_webp(frames, pixels.has_alpha, settings)
+    else:
+        return _video(output, settings, pixels, dest, encoder_timeout)
+    write_bytes_atomic(dest, data)
+    return output.written(len(data))
+
+
+def _video(
+    output: Output,
+    settings: Settings | None,
+    pixels: SetPixels,
+    dest: Path,
+    encoder_timeout: float | None,
+) -> Output:
+    """The WebM or MP4: ffmpeg writes the file itself (atomically, under a
+    timeout sized to the work unless ``build.encoder_timeout`` sets it)."""
     frames = animation_frames(pixels, output.frames, (output.width, output.height))
-    if isinstance(settings, GifSettings):
-        data = encode_gif(frames, pixels.has_alpha, settings)
-        write_bytes_atomic(dest, data)
-        return output.written(len(data))
-    if isinstance(settings, AnimatedWebpSettings):
-        data = _animated_webp(frames, pixels.has_alpha, settings)
-        write_bytes_atomic(dest, data)
-        return output.written(len(data))
     timeout = encoder_timeout_for(encoder_timeout, len(frames), output.width, output.height)
     with atomic_path(dest) as tmp, _named(dest, tmp):
         if isinstance(settings, WebmSettings):

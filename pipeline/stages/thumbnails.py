@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 
 from pipeline import naming
 from pipeline.codecs.encode import fit_size
 from pipeline.config import Config
-from pipeline.stages import SetPixels, lossy_formats, png_settings, png_versions, render_still
+from pipeline.stages import lossy_formats, png_settings, png_versions, render_still
 from pipeline.state.outputs import Output
 
 NAME = "thumbs"
@@ -54,7 +53,4 @@ def plan(
     return outputs
 
 
-def render(
-    output: Output, pixels: SetPixels, out_root: Path, encoder_timeout: float | None
-) -> Output:
-    return render_still(output, pixels, out_root)
+render = render_still

@@ -13,12 +13,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from pipeline import naming
 from pipeline.codecs.encode import width_size
 from pipeline.config import Config
-from pipeline.stages import SetPixels, lossy_formats, png_settings, png_versions, render_still
+from pipeline.stages import lossy_formats, png_settings, png_versions, render_still
 from pipeline.state.outputs import Output
 
 NAME = "variants"
@@ -51,7 +50,4 @@ def plan(
     return outputs
 
 
-def render(
-    output: Output, pixels: SetPixels, out_root: Path, encoder_timeout: float | None
-) -> Output:
-    return render_still(output, pixels, out_root)
+render = render_still
