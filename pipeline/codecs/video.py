@@ -117,8 +117,15 @@ VERSION_TIMEOUT = 10.0
 def ffmpeg_version(exe: str | None = None) -> str:
     """The version the binary the encoders run (or ``exe``) reports: ``ffmpeg
     -version``'s first line, without its copyright. What a video's bytes depend on,
-    whoever supplied the binary (imageio-ffmpeg's, or ``IMAGEIO_FFMPEG_EXE``)."""
-    return _version_of(exe or ffmpeg_exe())
+    whoever supplied the binary (imageio-ffmpeg's, or ``IMAGEIO_FFMPEG_EXE``).
+    Asked while planning: a missing binary is named here but fails only the
+    videos, when they are encoded, never the plan of a whole set."""
+    if exe is None:
+        try:
+            exe = ffmpeg_exe()
+        except PipelineError as exc:
+            return f"unusable ({exc})"
+    return _version_of(exe)
 
 
 @functools.cache
