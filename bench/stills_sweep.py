@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from bench.animation import decode_gif
-from bench.web import CORPUS, GIFSKI, reference, score, set_name
+from bench.web import CORPUS, GIFSKI, drawn_references, reference, score, set_name
 from pipeline.build import find_sets
 from pipeline.codecs.encode import fit_size, png_bytes
 from pipeline.codecs.gif import encode_gif
@@ -103,6 +103,24 @@ VARIANTS: dict[str, list[Variant]] = {
             ThumbsConfig().resample,
         ),
         Variant("lanczos rg1 90-100", _png(quality_min=90, quality_max=100), "lanczos-rg1"),
+        Variant("lanczos 80-97 d0", _png(quality_max=97, dithering=0.0)),
+        Variant("lanczos 80-100 d0", _png(quality_max=100, dithering=0.0)),
+        Variant("bicubic 80-97 d0", _png(quality_max=97, dithering=0.0), "bicubic"),
+        Variant("hamming 80-95 d0", _png(dithering=0.0), "hamming"),
+        Variant("hamming 80-96 d0", _png(quality_max=96, dithering=0.0), "hamming"),
+        Variant("hamming 80-97 d0", _png(quality_max=97, dithering=0.0), "hamming"),
+        Variant("hamming 80-100 d0", _png(quality_max=100, dithering=0.0), "hamming"),
+        Variant("hamming 80-100 d1", _png(quality_max=100, dithering=1.0), "hamming"),
+        Variant("hamming 80-100 d0 s1", _png(quality_max=100, dithering=0.0, speed=1), "hamming"),
+        Variant(
+            "hamming 95-100 d0", _png(quality_min=95, quality_max=100, dithering=0.0), "hamming"
+        ),
+        Variant(
+            "hamming 97-100 d0", _png(quality_min=97, quality_max=100, dithering=0.0), "hamming"
+        ),
+        Variant(
+            "hamming 99-100 d0", _png(quality_min=99, quality_max=100, dithering=0.0), "hamming"
+        ),
     ],
     "png": [
         Variant("pngquant", tool="pngquant"),
@@ -156,6 +174,21 @@ VARIANTS: dict[str, list[Variant]] = {
         Variant("q80 d0 s3 tol8", gif=_gif(gif_dithering=0.0, gif_transparent_tolerance=8)),
         Variant("q75 d0 s3 box", gif=_gif(gif_quality=75, gif_dithering=0.0), resize="box"),
         Variant("q75 d0 s3 hamming", gif=_gif(gif_quality=75, gif_dithering=0.0), resize="hamming"),
+        Variant("q70 d0 s3", gif=_gif(gif_quality=70, gif_dithering=0.0)),
+        Variant("q65 d0 s3", gif=_gif(gif_quality=65, gif_dithering=0.0)),
+        Variant("q60 d0 s3", gif=_gif(gif_quality=60, gif_dithering=0.0)),
+        Variant("q55 d0 s3", gif=_gif(gif_quality=55, gif_dithering=0.0)),
+        Variant("q50 d0 s3", gif=_gif(gif_quality=50, gif_dithering=0.0)),
+        Variant("q60 d0 s6", gif=_gif(gif_quality=60, gif_dithering=0.0, gif_speed=6)),
+        Variant("q60 d0.5 s3", gif=_gif(gif_quality=60, gif_dithering=0.5)),
+        Variant("q76 d0 s3", gif=_gif(gif_quality=76, gif_dithering=0.0)),
+        Variant("q72 d0 s6", gif=_gif(gif_quality=72, gif_dithering=0.0, gif_speed=6)),
+        Variant("q74 d0 s6", gif=_gif(gif_quality=74, gif_dithering=0.0, gif_speed=6)),
+        Variant(
+            "q74 d0 s3 tol8",
+            gif=_gif(gif_quality=74, gif_dithering=0.0, gif_transparent_tolerance=8),
+        ),
+        Variant("q74 d0.25 s3", gif=_gif(gif_quality=74, gif_dithering=0.25)),
     ],
 }
 
@@ -189,8 +222,11 @@ RESIZES: dict[str, Resize] = {
 }
 
 
-def cropped_set(i: int, cfg: Config) -> tuple[str, dict[int, Image.Image], bool]:
-    """A corpus set's frames cut to the pipeline's own crop box (its plan)."""
+def cropped_set(
+    i: int, cfg: Config
+) -> tuple[str, dict[int, Image.Image], bool, tuple[int, int, int, int], int]:
+    """A corpus set's frames cut to the pipeline's own crop box (its plan), the
+    box, and the width of the uncut frames."""
     folder = CORPUS / "v2-1000px"
     name = set_name(i)
     paths = dataclasses.replace(cfg.paths, raw=folder)
@@ -198,10 +234,9 @@ def cropped_set(i: int, cfg: Config) -> tuple[str, dict[int, Image.Image], bool]
     options = BuildOptions(("thumbs",), dry_run=True)
     plan = probe_set(plan_set(source, cfg, Manifest(), options))
     assert plan.crop is not None, f"{name}: {plan.defects or plan.error}"
-    frames = {
-        k: read_pixels(path, cfg.frames)[0].crop(plan.crop) for k, path in source.frames.items()
-    }
-    return name, frames, plan.has_alpha
+    whole = {k: read_pixels(path, cfg.frames)[0] for k, path in source.frames.items()}
+    frames = {k: image.crop(plan.crop) for k, image in whole.items()}
+    return name, frames, plan.has_alpha, plan.crop, whole[1].width
 
 
 def _children_cpu() -> float:
@@ -219,8 +254,16 @@ def run_set(
 ) -> dict[str, Any]:
     cfg = Config()
     page = rgb(cfg.animation.background)
-    name, frames, alpha = cropped_set(i, cfg)
+    name, frames, alpha, box, canvas = cropped_set(i, cfg)
     w, h = frames[1].size
+    size = {
+        "gif": animation_size(w, h, cfg.animation),
+        "thumb": fit_size(w, h, cfg.thumbs.width, cfg.thumbs.height),
+    }.get(what, (w, h))
+    drawn = {
+        k: drawn_references(name, k, canvas, box, {size}, page) if size != (w, h) else {}
+        for k in SCORED
+    }
     rows: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp)
@@ -311,7 +354,8 @@ def run_set(
             cpu = time.process_time() - cpu0 + _children_cpu() - child0
             scores: dict[str, list[float]] = {}
             for k, got in made.items():
-                ref, mask = reference(frames[k], got.shape[1::-1], alpha, page, cfg)
+                shape = got.shape[1::-1]
+                ref, mask = reference(frames[k], shape, alpha, page, cfg, drawn[k].get(shape))
                 for metric, value in score(ref, composite(got, page), mask, k in s2_frames).items():
                     scores.setdefault(metric, []).append(value)
             rows[v.name] = {"bytes": total, "cpu": cpu, "scores": scores}

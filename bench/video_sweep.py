@@ -1,7 +1,7 @@
 """Sweep WebM and MP4 encoder settings on the web corpus, through the pipeline's
 own video code (``pipeline.video``: the Safari-safe composite included), scored
 like ``bench.web`` (PSNR, SSIM, SSIMULACRA2 of the visible pixels on the page
-colour, against a box downscale of the crop), beside the recipe's ffmpeg
+colour, against the scene drawn at the animation size), beside the recipe's ffmpeg
 commands on the same cropped frames.
 
     python -m bench.video_sweep --sets 4 webm:cpu=2,crf=30 mp4:preset=slow,crf=22
@@ -69,16 +69,14 @@ class Corpus:
         self.size = (gif.width, gif.height)
         self.frames = [np.array(f) for f in animation_frames(pixels, range(1, 17), self.size)]
         self.page = rgb(cfg.animation.background)
-        self.refs = {
-            k: web.reference(
-                Image.open(folder / f"{set_id}-{k}.png").convert("RGBA").crop(box),
-                self.size,
-                self.has_alpha,
-                self.page,
-                cfg,
+        self.refs = {}
+        for k in SCORED:
+            with Image.open(folder / f"{set_id}-{k}.png") as opened:
+                canvas, whole = opened.width, opened.convert("RGBA")
+            drawn = web.drawn_references(set_id, k, canvas, box, {self.size}, self.page)
+            self.refs[k] = web.reference(
+                whole.crop(box), self.size, self.has_alpha, self.page, cfg, drawn[self.size]
             )
-            for k in SCORED
-        }
         self.cropped = work / "cropped" / set_id
         self.cropped.mkdir(parents=True, exist_ok=True)
         for k, image in pixels.frames.items():
