@@ -111,6 +111,11 @@ VARIANTS: dict[str, list[Variant]] = {
         Variant("hamming 80-97 d0", _png(quality_max=97, dithering=0.0), "hamming"),
         Variant("hamming 80-100 d0", _png(quality_max=100, dithering=0.0), "hamming"),
         Variant("hamming 80-100 d1", _png(quality_max=100, dithering=1.0), "hamming"),
+        Variant("hamming 80-100 d1 s6", _png(quality_max=100, dithering=1.0, speed=6), "hamming"),
+        Variant("hamming 80-97 d1 s6", _png(quality_max=97, dithering=1.0, speed=6), "hamming"),
+        Variant("hamming 80-97 d0.5 s6", _png(quality_max=97, dithering=0.5, speed=6), "hamming"),
+        Variant("hamming 80-97 d1 s5", _png(quality_max=97, dithering=1.0, speed=5), "hamming"),
+        Variant("hamming 80-95 d1 s6", _png(dithering=1.0, speed=6), "hamming"),
         Variant("hamming 80-100 d0 s1", _png(quality_max=100, dithering=0.0, speed=1), "hamming"),
         Variant(
             "hamming 95-100 d0", _png(quality_min=95, quality_max=100, dithering=0.0), "hamming"
@@ -145,6 +150,9 @@ VARIANTS: dict[str, list[Variant]] = {
         Variant("80-95 s4 d0", _png(dithering=0.0)),
         Variant("80-96 s4 d0", _png(quality_max=96, dithering=0.0)),
         Variant("80-96 s5 d0", _png(quality_max=96, dithering=0.0, speed=5)),
+        Variant("80-96 s1 d0", _png(quality_max=96, dithering=0.0, speed=1)),
+        Variant("80-96 s2 d0", _png(quality_max=96, dithering=0.0, speed=2)),
+        Variant("80-96 s3 d0", _png(quality_max=96, dithering=0.0, speed=3)),
     ],
     "gif": [
         Variant("gifski", tool="gifski"),

@@ -96,7 +96,7 @@ class PngConfig:
 
     mode: Literal["palette", "lossless"] = "palette"
     quality_min: int = 80
-    quality_max: int = 96
+    quality_max: int = 95
     speed: int = 4
     dithering: float = 0.0
     optimize_level: int = 1
@@ -114,7 +114,7 @@ class ThumbsConfig:
 
     width: int = 240
     height: int = 240
-    resample: Resample = "lanczos"
+    resample: Resample = "hamming"
     png_quality_max: int = 97
 
 
@@ -147,14 +147,14 @@ class AnimationConfig:
     duration_ms: int = 100
     background: str = "#ffffff"
     gif_colors: int = 256
-    gif_quality: int = 74
+    gif_quality: int = 76
     gif_dithering: float = 0.0
     gif_transparent_tolerance: int = 3
     gif_speed: int = 3
-    webm_crf: int = 27
-    webm_opaque_crf: int = 25
+    webm_crf: int = 31
+    webm_opaque_crf: int = 29
     webm_cpu_used: int = 3
-    mp4_crf: int = 22
+    mp4_crf: int = 23
     mp4_preset: Literal[
         "ultrafast",
         "superfast",
