@@ -166,9 +166,9 @@ class AnimationConfig:
         "slower",
         "veryslow",
         "placebo",
-    ] = "veryslow"
+    ] = "medium"
     mp4_tune: Literal["animation", "film", "grain", "stillimage", "none"] = "film"
-    mp4_subme: int | None = 8
+    mp4_subme: int | None = None
     webp: bool = False
     webp_quality: int = 80
     webp_method: int = 4

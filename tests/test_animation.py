@@ -340,12 +340,12 @@ def test_bad_animation_settings_are_all_reported(make_config: MakeConfig) -> Non
     assert "animation.mp4_subme" in str(caught.value)
 
 
-@pytest.mark.parametrize(("subme", "written"), [(5, b"subme=5"), (None, b"subme=10")])
+@pytest.mark.parametrize(("subme", "written"), [(5, b"subme=5"), (None, b"subme=7")])
 def test_mp4_subme_reaches_x264(
     raw: Path, out: Path, make_config: MakeConfig, subme: int | None, written: bytes
 ) -> None:
     """x264 records its options in the stream: ``mp4_subme`` over the preset's
-    (``null``: veryslow's own 10)."""
+    (``null``: the default preset medium's own 7)."""
     write_set(raw, SET)
     assert build(make_config(animation=animation(mp4_subme=subme))).ok
     data = (out / "muscles" / "gif" / f"{SET}.mp4").read_bytes()

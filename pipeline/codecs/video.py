@@ -18,18 +18,16 @@ duplicated or dropped frame. ffmpeg runs from an argument list, never a shell.
   Safari; the plain composite (alpha kept) is 64 KiB but 33.9 dB (eroded edges);
   a binary alpha plane 86 KiB. See docs/web-weight.md.
 - ``-cpu-used 3`` takes about a sixth less CPU than ``-cpu-used 2``; the CRF is
-  27 for sets with alpha and 25 for opaque ones (``animation.webm_opaque_crf``):
-  the Safari-safe edges keep a transparent set 0.1-0.15 dB under the ffmpeg
-  recipe even at CRF 26 (0.14 dB before any coding), and an opaque set buys
-  quality for fewer bytes, so over a mix of sets the WebM beats the recipe on
-  PSNR, SSIM and SSIMULACRA2 (docs/web-weight.md, "Video defaults").
+  31 for sets with alpha and 29 for opaque ones (``animation.webm_opaque_crf``),
+  the highest that stay above the ffmpeg recipe (CRF 32) on PSNR, SSIM and
+  SSIMULACRA2 against the scene drawn at the animation's size, transparent
+  sets included (docs/web-weight.md, "Video defaults").
 - MP4: composited onto the background colour (H.264 has no alpha), ``yuv420p``
   for every browser, even dimensions, and ``+faststart`` so playback starts before
-  the file has fully arrived. ``-preset veryslow -tune film`` at CRF 22 with
-  ``subme=8`` (``animation.mp4_subme``; veryslow's own is 10): subme 10 is a
-  third of the MP4's CPU time and saves 4 % of its bytes, but scores lower on
-  PSNR, SSIM and SSIMULACRA2; ``-tune animation`` is smaller still but loses
-  SSIM on shaded, textured renders (docs/web-weight.md).
+  the file has fully arrived. ``-preset medium -tune film`` at CRF 23: above the
+  recipe (medium, no tune) on all three scores; ``veryslow`` makes it 15 %
+  smaller for 1.8x its CPU (``animation.mp4_preset``); ``-tune animation`` is
+  smaller still but loses SSIM on shaded, textured renders (docs/web-weight.md).
 """
 
 from __future__ import annotations
