@@ -246,13 +246,16 @@ def render_set(
     hears of each output written."""
     started = time.perf_counter()
     give_back_memory()  # what the worker's previous set left in the heap
+    probed: dict[int, Image.Image] = {}  # frames the probe decoded, when they are small
     try:
-        plan = probe_set(plan)
+        plan = probe_set(plan, keep=None if plan.options.dry_run else probed)
         if not plan.ok or plan.options.dry_run or not plan.stale:
             return finished(plan, started)
-        return _render(plan, encoders, progress or _ignore, started)
+        return _render(plan, encoders, progress or _ignore, started, probed)
     except Exception as exc:  # one broken set must not stop the others
         return finished(failed(plan, exc), started)
+    finally:
+        probed.clear()
 
 
 def finished(plan: SetPlan, started: float | None = None) -> SetResult:
@@ -278,7 +281,11 @@ def finished(plan: SetPlan, started: float | None = None) -> SetResult:
 
 
 def _render(
-    plan: SetPlan, encoders: EncoderSlots | None, report: ProgressSink, started: float
+    plan: SetPlan,
+    encoders: EncoderSlots | None,
+    report: ProgressSink,
+    started: float,
+    probed: dict[int, Image.Image],
 ) -> SetResult:
     source, cfg, crop = plan.source, plan.cfg, plan.crop
     assert crop is not None
@@ -287,12 +294,15 @@ def _render(
     needed = sorted({k for o in plan.stale for k in o.frames})
     cropped: dict[int, Image.Image] = {}
     for k in needed:
-        with timer("decode"):
-            image, _ = read_pixels(source.frames[k], cfg.frames)  # probed when planned
+        image = probed.pop(k, None)  # decoded by this worker's probe
+        if image is None:
+            with timer("decode"):
+                image, _ = read_pixels(source.frames[k], cfg.frames)  # probed when planned
         with timer("crop"):
             cropped[k] = image.crop(crop)
         del image  # freed before the next decode: one full-size frame at a time
         give_back_memory()
+    probed.clear()  # frames no stale output needs
     pixels = SetPixels(plan.set_id, plan.has_alpha, cropped)
     stages = all_stages()
     out_root = cfg.paths.output_root

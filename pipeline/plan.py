@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.codecs.pixels import Box
 from pipeline.config import Config
@@ -33,6 +33,9 @@ from pipeline.sources.sets import Defect, SourceSet
 from pipeline.stages import Stage, all_stages
 from pipeline.state.manifest import Manifest, fingerprint
 from pipeline.state.outputs import Output
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 # What an encoder-version difference is: (library, version here, version recorded).
 VersionDiff = tuple[str, Any, Any]
@@ -152,26 +155,43 @@ def _plan_from_manifest(plan: SetPlan) -> SetPlan:
     return plan_outputs(plan) if len(probes) == len(source.frames) else plan
 
 
-def probe_set(plan: SetPlan) -> SetPlan:
-    """Complete a plan whose frames were never probed: measure each such frame (a
-    first decode, dropped at once, so a worker never holds more than one full-size
-    frame), record the probe in the manifest, then plan the outputs. Probes are
-    cached by content hash, so only a new or changed frame is read twice."""
+# A worker keeps the frames it probed, for the render to crop instead of decoding
+# them again, when all of them fit in this (16 frames of 1000x1000 RGBA: 64 MiB);
+# larger frames are dropped after their probe and read again, one at a time.
+KEEP_PROBED_BYTES = 128 << 20
+
+
+def probe_set(plan: SetPlan, keep: dict[int, Image.Image] | None = None) -> SetPlan:
+    """Complete a plan whose frames were never probed: measure each such frame,
+    record the probe in the manifest, then plan the outputs. Probes are cached by
+    content hash, so only a new or changed frame is read twice, and not even
+    that when ``keep`` is given and the set's frames fit in ``KEEP_PROBED_BYTES``:
+    the decoded frames are left in it (otherwise each is dropped at once, so a
+    worker never holds more than one full-size frame)."""
     if plan.complete or not plan.ok:
         return plan
     timer = StepTimer(plan.seconds)
     probes = dict(plan.probes)
     defects: list[Defect] = []
     key = _probe_key(plan.cfg)
+    kept = 0
     for k, path in sorted(plan.source.frames.items()):
         if k in probes:
             continue
         try:
             with timer("probe"):
-                info = decode(path, k, plan.cfg.frames).info
+                frame = decode(path, k, plan.cfg.frames)
         except FrameError as exc:
             defects.append(Defect(path, exc.problem))
             continue
+        info = frame.info
+        size = 4 * info.width * info.height
+        # this frame and, as large, every one not yet kept: never past the budget
+        left = len(plan.source.frames) - len(keep or ())
+        if keep is not None and kept + size * left <= KEEP_PROBED_BYTES:
+            keep[k] = frame.image
+            kept += size
+        del frame
         plan.manifest.record_frame_info(plan.shas[k], key, info)
         probes[k] = info
     plan = dataclasses.replace(plan, probes=probes, seconds=timer.seconds)

@@ -29,6 +29,7 @@ from PIL import Image
 from pipeline import lifeline
 from pipeline.config import Config
 from pipeline.memory import available_memory, tune_memory
+from pipeline.plan import KEEP_PROBED_BYTES
 from pipeline.sources.sets import SourceSet
 from pipeline.state.lock import EncoderSlots, encoder_slots
 
@@ -92,14 +93,17 @@ def _default_workers(plans: Sequence[SetPlan]) -> int:
     pixels, 12 bytes a pixel while one frame is decoded, normalised to RGBA and
     measured, plus 16 bytes a pixel for the cropped frames it keeps (16 RGBA
     frames, estimated at a quarter of the canvas each: renders leave most of
-    it empty). The largest set decides; the frame size is read from the first
-    frame's header."""
+    it empty), plus, when they are small enough to be kept
+    (``KEEP_PROBED_BYTES``), the full frames its probe decoded. The largest set
+    decides; the frame size is read from the first frame's header."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     available = available_memory()
     if available is None or not plans:
         return cores or 1
-    pixels = max(_frame_pixels(plan.source) for plan in plans)
-    need = _WORKER_BASE + 28 * pixels
+    sizes = [(_frame_pixels(plan.source), len(plan.source.frames)) for plan in plans]
+    pixels = max(px for px, _ in sizes)
+    probed = max(4 * px * count for px, count in sizes)
+    need = _WORKER_BASE + 28 * pixels + (probed if probed <= KEEP_PROBED_BYTES else 0)
     return max(1, min(cores or 1, available // need))
 
 

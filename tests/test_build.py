@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline import plan
 from pipeline.build import build
 from pipeline.codecs.encode import resize
 from pipeline.stages import SetPixels
 from tests.conftest import MakeConfig, write_set
+from tests.test_parallel import tree_bytes
 
 
 def test_build_writes_every_output_in_site_naming(
@@ -105,3 +107,23 @@ def test_set_pixels_resamples_a_frame_once_and_keeps_one_frame_of_resizes() -> N
     assert pixels.derived("a", lambda: make("a")) is first
     assert pixels.derived("b", lambda: make("b")) == ["b"]
     assert made == ["a", "b"]
+
+
+def test_small_frames_are_decoded_once_large_ones_again_with_the_same_bytes(
+    raw: Path, tmp_path: Path, make_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker keeps the frames its probe decoded when they fit in
+    KEEP_PROBED_BYTES, and crops those instead of reading them again; larger ones
+    are read again, one at a time. Either way the outputs are the same bytes, and
+    a rebuild (probes cached in the manifest) reads each frame once."""
+    write_set(raw, "Leg-Soleus")
+    kept, reread = tmp_path / "kept", tmp_path / "reread"
+    cfg = make_config(paths={"output": str(kept)}, build={"jobs": 1})
+    (fresh,) = build(cfg).results
+    assert "probe" in fresh.stage_seconds and "decode" not in fresh.stage_seconds
+    (again,) = build(cfg, force=True).results
+    assert "probe" not in again.stage_seconds and "decode" in again.stage_seconds
+    monkeypatch.setattr(plan, "KEEP_PROBED_BYTES", 0)
+    (large,) = build(make_config(paths={"output": str(reread)}, build={"jobs": 1})).results
+    assert {"probe", "decode"} <= large.stage_seconds.keys()
+    assert len(tree_bytes(kept)) == 67 and tree_bytes(kept) == tree_bytes(reread)

@@ -168,7 +168,7 @@ def test_default_start_method_is_safe_after_in_process_builds(
     report = build(make_config(paths={"output": str(pooled)}, build={"jobs": 2}))
     assert report.count("built") == 3
     assert tree_bytes(serial) == tree_bytes(pooled)
-    assert all({"decode", "thumbs", "variants"} <= r.stage_seconds.keys() for r in report.results)
+    assert all({"probe", "thumbs", "variants"} <= r.stage_seconds.keys() for r in report.results)
 
 
 def test_parallel_rebuild_after_a_change_matches_a_serial_one(
