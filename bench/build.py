@@ -220,6 +220,8 @@ def our_step(kind: str) -> str:
     """The pipeline's timer name (``stage/kind``) for an output kind of ``kind_of``."""
     if kind == "thumb-png":
         return "thumbs/thumb"
+    if kind == "thumb-webp":  # made by the thumbnails stage, beside the thumbnail PNG
+        return "thumbs/thumb-webp"
     return f"animate/{kind}" if kind in ("gif", "mp4", "webm") else f"variants/{kind}"
 
 

@@ -4,9 +4,10 @@ Runs the pipeline's own encoders (``pipeline.encode``, ``pipeline.gif``) on each
 set's cropped frames, with settings taken from a list of variants, next to the
 recipe's tool for that output (vipsthumbnail, pngquant, gifski), and scores every
 result with the benchmark's functions (``bench.web.reference``/``score``: PSNR and
-SSIM of the visible pixels on the page colour against a box-filtered reference,
-SSIMULACRA2 over their box). CPU seconds are this process's (encoders run in it)
-or the tool's (children), so they compare within a table.
+SSIM of the visible pixels on the page colour, SSIMULACRA2 over their box, against
+the crop or, for a resized output, the scene drawn at its size). CPU seconds are
+this process's (encoders run in it) or the tool's (children), so they compare
+within a table.
 
     python -m bench.stills_sweep thumb --sets 4
     python -m bench.stills_sweep png --sets 4 --only 'speed 4,speed 6'
