@@ -85,6 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--perceptual-frames", default="1", help="orientations scored with SSIMULACRA2 (slow)"
     )
     parser.add_argument("--no-one-core", action="store_true", help="skip the --jobs 1 build")
+    parser.add_argument(
+        "--reference",
+        choices=("drawn", "box"),
+        default="drawn",
+        help="what a resized output is scored against: the scene drawn at its size, "
+        "or (as before 2026-11-30) a box resample of the cropped frame",
+    )
     args = parser.parse_args(argv)
     if not GIFSKI.is_file():
         raise SystemExit(f"{GIFSKI}: not installed (make bench-web installs it with npm)")
@@ -105,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": bench_build.machine(),
         "corpus": {"sets": args.sets, "frames": args.sets * FRAMES, "size": args.size},
         "config": args.config.name if args.config else None,
+        "reference": args.reference,
     }
     print(f"our build (muscle-assets build, {CORES} cores) ...", flush=True)
     res["ours"] = our_build(cfg, config_path)
@@ -132,7 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("quality ...", flush=True)
     frames = [int(k) for k in args.frames.split(",")]
     perceptual = [int(k) for k in args.perceptual_frames.split(",") if k]
-    res["quality"] = quality(cfg, raw, plans, WORK / "recipe-cropped", frames, perceptual)
+    res["quality"] = quality(
+        cfg, raw, plans, WORK / "recipe-cropped", frames, perceptual, args.reference == "drawn"
+    )
     res["page"] = {
         "ours": page_weight(plans, cfg.paths.output_root, ours=True),
         "recipe_cropped": page_weight(plans, WORK / "recipe-cropped", ours=False),
@@ -376,12 +386,13 @@ def quality(
     theirs: Path,
     frames: list[int],
     perceptual: list[int],
+    drawn: bool = True,
 ) -> dict[str, Any]:
     """Scores per kind (ours and the recipe on our cropped frames), averaged over
     the scored orientations of every set; sets are scored in parallel."""
     with cf.ProcessPoolExecutor(CORES) as pool:
         jobs = [
-            pool.submit(score_set, cfg, raw, plan, theirs, frames, perceptual)
+            pool.submit(score_set, cfg, raw, plan, theirs, frames, perceptual, drawn)
             for _, plan in sorted(plans.items())
         ]
         per_set = [job.result() for job in jobs]
@@ -408,6 +419,7 @@ def score_set(
     theirs: Path,
     frames: list[int],
     perceptual: list[int],
+    drawn_reference: bool = True,
 ) -> dict[str, Any]:
     page = rgb(cfg.animation.background)
     ours = cfg.paths.output_root
@@ -438,8 +450,8 @@ def score_set(
         for side, path in (("ours", ours / name), ("recipe", theirs / name.name)):
             decoded = decode(path)
             made[kind][side] = {k: decoded[k - 1] for k in frames if k <= len(decoded)}
-    drawn = {}
-    for k in frames:
+    drawn: dict[int, dict[tuple[int, int], np.ndarray]] = {k: {} for k in frames}
+    for k in frames if drawn_reference else ():
         sizes = {
             got.shape[1::-1]
             for sides in made.values()
@@ -656,7 +668,12 @@ def render(res: dict[str, Any]) -> str:
         f"x 16 frames, {c['size']} px (half RGBA); "
         f"{'settings ' + res['config'] if res['config'] else 'default settings'}; the "
         f"object's box covers {min(res['object_share'].values()):.0%}-"
-        f"{max(res['object_share'].values()):.0%} of the canvas.",
+        f"{max(res['object_share'].values()):.0%} of the canvas; resized outputs scored "
+        + (
+            "against a box resample of the frame (--reference box)."
+            if res.get("reference") == "box"
+            else "against the scene drawn at their size."
+        ),
         "",
         "| output kind | ours: bytes, CPU s (est.) | recipe on our crop: bytes, CPU s "
         "| recipe uncropped: bytes, CPU s | quality ours | quality recipe (crop) |",

@@ -25,8 +25,9 @@ duplicated or dropped frame. ffmpeg runs from an argument list, never a shell.
 - MP4: composited onto the background colour (H.264 has no alpha), ``yuv420p``
   for every browser, even dimensions, and ``+faststart`` so playback starts before
   the file has fully arrived. ``-preset medium -tune film`` at CRF 23: above the
-  recipe (medium, no tune) on all three scores; ``veryslow`` makes it 15 %
-  smaller for 1.8x its CPU (``animation.mp4_preset``); ``-tune animation`` is
+  recipe (medium, no tune) on all three scores; ``veryslow`` with ``subme=8``
+  makes it 15 % smaller for 1.8x its CPU (``animation.mp4_preset``,
+  ``animation.mp4_subme``); ``-tune animation`` is
   smaller still but loses SSIM on shaded, textured renders (docs/web-weight.md).
 """
 
