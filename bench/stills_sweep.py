@@ -22,6 +22,7 @@ import argparse
 import concurrent.futures as cf
 import dataclasses
 import io
+import re
 import resource
 import subprocess
 import tempfile
@@ -74,6 +75,34 @@ def _png(**kw: Any) -> PngConfig:
 
 def _gif(**kw: Any) -> AnimationConfig:
     return dataclasses.replace(_GIF_BEFORE, **kw)
+
+
+_GIF_KEYS = {
+    "q": ("gif_quality", int),
+    "d": ("gif_dithering", float),
+    "s": ("gif_speed", int),
+    "c": ("gif_colors", int),
+    "tol": ("gif_transparent_tolerance", int),
+}
+
+
+def _gifs(*names: str) -> list[Variant]:
+    """GIF variants named by their settings: ``q75 d0 s3 tol8`` is quality 75,
+    dithering 0, speed 3, transparent tolerance 8 (``c``: colours); a last word
+    ``box`` or ``hamming`` resizes the frames with that filter instead of Lanczos."""
+    variants = []
+    for name in names:
+        words = name.split()
+        resize = words.pop() if words[-1].isalpha() else "lanczos"
+        settings = {}
+        for word in words:
+            found = re.fullmatch(r"([a-z]+)([0-9.]+)", word)
+            if found is None or found[1] not in _GIF_KEYS:
+                raise ValueError(f"GIF variant {name!r}: cannot read {word!r}")
+            field, kind = _GIF_KEYS[found[1]]
+            settings[field] = kind(found[2])
+        variants.append(Variant(name, gif=_gif(**settings), resize=resize))
+    return variants
 
 
 VARIANTS: dict[str, list[Variant]] = {
@@ -159,45 +188,41 @@ VARIANTS: dict[str, list[Variant]] = {
         Variant("gifski", tool="gifski"),
         Variant("default", gif=AnimationConfig()),
         Variant("q80 d0.25 s3 (before)", gif=_gif()),
-        Variant("q75 d0.25 s3", gif=_gif(gif_quality=75)),
-        Variant("q70 d0.25 s3", gif=_gif(gif_quality=70)),
-        Variant("q80 d0 s3", gif=_gif(gif_dithering=0.0)),
-        Variant("q75 d0 s5", gif=_gif(gif_quality=75, gif_dithering=0.0, gif_speed=5)),
-        Variant("q80 d0.25 s6", gif=_gif(gif_speed=6)),
-        Variant("q75 d0.25 s6", gif=_gif(gif_quality=75, gif_speed=6)),
-        Variant("q70 d0.5 s6", gif=_gif(gif_quality=70, gif_dithering=0.5, gif_speed=6)),
-        Variant("q70 d0 s6", gif=_gif(gif_quality=70, gif_dithering=0.0, gif_speed=6)),
-        Variant("q65 d0.25 s6", gif=_gif(gif_quality=65, gif_speed=6)),
-        Variant("q80 d0.25 s8", gif=_gif(gif_speed=8)),
-        Variant("q78 d0 s3", gif=_gif(gif_quality=78, gif_dithering=0.0)),
-        Variant("q77 d0 s4", gif=_gif(gif_quality=77, gif_dithering=0.0, gif_speed=4)),
-        Variant("q75 d0 s3", gif=_gif(gif_quality=75, gif_dithering=0.0)),
-        Variant("q74 d0 s3", gif=_gif(gif_quality=74, gif_dithering=0.0)),
-        Variant("q75 d0 s2", gif=_gif(gif_quality=75, gif_dithering=0.0, gif_speed=2)),
-        Variant("q75 d0 s1", gif=_gif(gif_quality=75, gif_dithering=0.0, gif_speed=1)),
-        Variant(
+        *_gifs(
+            "q75 d0.25 s3",
+            "q70 d0.25 s3",
+            "q80 d0 s3",
+            "q75 d0 s5",
+            "q80 d0.25 s6",
+            "q75 d0.25 s6",
+            "q70 d0.5 s6",
+            "q70 d0 s6",
+            "q65 d0.25 s6",
+            "q80 d0.25 s8",
+            "q78 d0 s3",
+            "q77 d0 s4",
+            "q75 d0 s3",
+            "q74 d0 s3",
+            "q75 d0 s2",
+            "q75 d0 s1",
             "q75 d0 s3 tol1",
-            gif=_gif(gif_quality=75, gif_dithering=0.0, gif_transparent_tolerance=1),
-        ),
-        Variant("q80 c192 d0 s3", gif=_gif(gif_colors=192, gif_dithering=0.0)),
-        Variant("q80 d0 s3 tol8", gif=_gif(gif_dithering=0.0, gif_transparent_tolerance=8)),
-        Variant("q75 d0 s3 box", gif=_gif(gif_quality=75, gif_dithering=0.0), resize="box"),
-        Variant("q75 d0 s3 hamming", gif=_gif(gif_quality=75, gif_dithering=0.0), resize="hamming"),
-        Variant("q70 d0 s3", gif=_gif(gif_quality=70, gif_dithering=0.0)),
-        Variant("q65 d0 s3", gif=_gif(gif_quality=65, gif_dithering=0.0)),
-        Variant("q60 d0 s3", gif=_gif(gif_quality=60, gif_dithering=0.0)),
-        Variant("q55 d0 s3", gif=_gif(gif_quality=55, gif_dithering=0.0)),
-        Variant("q50 d0 s3", gif=_gif(gif_quality=50, gif_dithering=0.0)),
-        Variant("q60 d0 s6", gif=_gif(gif_quality=60, gif_dithering=0.0, gif_speed=6)),
-        Variant("q60 d0.5 s3", gif=_gif(gif_quality=60, gif_dithering=0.5)),
-        Variant("q76 d0 s3", gif=_gif(gif_quality=76, gif_dithering=0.0)),
-        Variant("q72 d0 s6", gif=_gif(gif_quality=72, gif_dithering=0.0, gif_speed=6)),
-        Variant("q74 d0 s6", gif=_gif(gif_quality=74, gif_dithering=0.0, gif_speed=6)),
-        Variant(
+            "q80 c192 d0 s3",
+            "q80 d0 s3 tol8",
+            "q75 d0 s3 box",
+            "q75 d0 s3 hamming",
+            "q70 d0 s3",
+            "q65 d0 s3",
+            "q60 d0 s3",
+            "q55 d0 s3",
+            "q50 d0 s3",
+            "q60 d0 s6",
+            "q60 d0.5 s3",
+            "q76 d0 s3",
+            "q72 d0 s6",
+            "q74 d0 s6",
             "q74 d0 s3 tol8",
-            gif=_gif(gif_quality=74, gif_dithering=0.0, gif_transparent_tolerance=8),
+            "q74 d0.25 s3",
         ),
-        Variant("q74 d0.25 s3", gif=_gif(gif_quality=74, gif_dithering=0.25)),
     ],
 }
 
