@@ -110,12 +110,16 @@ class ThumbsConfig:
     WebP/AVIF copies); ``png_quality_max`` replaces ``png.quality_max`` for the
     thumbnail PNG (its floor stays ``png.quality_min``): a 240 px thumbnail has
     few pixels per colour, so a richer palette than the gallery's costs little.
+    ``png_mode`` replaces ``png.mode`` for the thumbnail PNG when set: lossless
+    thumbnails are the ones that beat vipsthumbnail on every score, at 2.3x the
+    palette's bytes (docs/web-weight.md).
     """
 
     width: int = 240
     height: int = 240
     resample: Resample = "hamming"
     png_quality_max: int = 97
+    png_mode: Literal["palette", "lossless"] | None = None
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,7 @@ def test_each_png_setting_rebuilds_the_pngs_only(
         ("png", "speed", 6, "every"),
         ("png", "dithering", 1.0, "every"),
         ("png", "mode", "lossless", "every"),
+        ("thumbs", "png_mode", "palette", "thumb-png"),  # overrides png.mode
     ):
         before = snapshot(out)
         settings[section][key] = value
@@ -225,3 +226,23 @@ def test_one_frame_is_remapped_with_the_image_its_histogram_read() -> None:
     lib.liq_histogram_destroy(histogram)
     lib.liq_attr_destroy(attr)
     assert np.array_equal(got.indices[0], want)
+
+
+def test_thumbnails_may_be_lossless_beside_palette_gallery_pngs(
+    raw: Path, out: Path, make_config: MakeConfig
+) -> None:
+    """``thumbs.png_mode: lossless`` keeps every thumbnail pixel of the shrink
+    (truecolour) while the gallery PNGs stay palette."""
+    (source,) = write_set(raw, "Leg-Soleus", frames=[1])
+    cfg = make_config(
+        frames={"count": 1},
+        crop={"enabled": False},
+        thumbs={"width": 24, "height": 24, "png_mode": "lossless"},
+    )
+    assert build(cfg).ok
+    thumb, thumb_mode = built_pngs(out, "Leg-Soleus-1-thumb.png")
+    _, gallery_mode = built_pngs(out, "Leg-Soleus-1.png")
+    assert gallery_mode == "P" and thumb_mode != "P"
+    with Image.open(source) as image:
+        want = np.asarray(image.convert("RGBA").resize((24, 24), Image.Resampling.HAMMING))
+    assert np.array_equal(thumb, want)

@@ -24,10 +24,14 @@ def plan(
 ) -> list[Output]:
     width, height = fit_size(*size, cfg.thumbs.width, cfg.thumbs.height)
     # Every thumbnail file is made from the same resample: its filter is part of
-    # each one's settings. The PNG has its own palette ceiling.
+    # each one's settings. The PNG has its own palette ceiling, and may have its
+    # own mode.
     resample = cfg.thumbs.resample
     png = dataclasses.replace(
-        png_settings(cfg.png), quality_max=cfg.thumbs.png_quality_max, resample=resample
+        png_settings(cfg.png),
+        mode=cfg.thumbs.png_mode or cfg.png.mode,
+        quality_max=cfg.thumbs.png_quality_max,
+        resample=resample,
     )
     versions = png_versions(png)
     lossy = [
