@@ -394,7 +394,7 @@ def test_config_lists_every_problem_at_once(corpus: Corpus) -> None:
         for problem in (
             f"colour: unknown key (known: {SECTIONS})",
             "frames.count: expected an integer, got 'sixteen'",
-            "thumbs.widht: unknown key (known: height, png_quality_max, resample, width)",
+            "thumbs.widht: unknown key (known: height, png_mode, png_quality_max, resample, width)",
             f"paths.raw: folder does not exist: {corpus.root / 'no-such-folder'}",
             "paths.png_dir: must be a relative folder without dots: '../escape'",
         )

@@ -102,7 +102,8 @@ def test_bad_config_exits_2_listing_problems(tmp_path: Path) -> None:
     code, _, err = invoke("list", "--config", str(path))
     assert code == 2
     assert err.splitlines() == [
-        f"{path}: thumbs.colour: unknown key (known: height, png_quality_max, resample, width)",
+        f"{path}: thumbs.colour: unknown key"
+        " (known: height, png_mode, png_quality_max, resample, width)",
         f"{path}: paths.raw: folder does not exist: {tmp_path / 'raw'}",
         f"{path}: thumbs.width: must be positive",
     ]
