@@ -266,9 +266,12 @@ def cropped_set(
     paths = dataclasses.replace(cfg.paths, raw=folder)
     (source,) = find_sets(dataclasses.replace(cfg, paths=paths), [name])
     options = BuildOptions(("thumbs",), dry_run=True)
-    plan = probe_set(plan_set(source, cfg, Manifest(), options))
+    whole: dict[int, Image.Image] = {}  # the frames the probe decoded, kept when small
+    plan = probe_set(plan_set(source, cfg, Manifest(), options), keep=whole)
     assert plan.crop is not None, f"{name}: {plan.defects or plan.error}"
-    whole = {k: read_pixels(path, cfg.frames)[0] for k, path in source.frames.items()}
+    for k, path in source.frames.items():
+        if k not in whole:
+            whole[k] = read_pixels(path, cfg.frames)[0]
     frames = {k: image.crop(plan.crop) for k, image in whole.items()}
     return name, frames, plan.has_alpha, plan.crop, whole[1].width
 
@@ -290,7 +293,7 @@ def run_set(
     page = rgb(cfg.animation.background)
     name, frames, alpha, box, canvas = cropped_set(i, cfg)
     w, h = frames[1].size
-    size = {
+    size = {  # of every output this sweep makes
         "gif": animation_size(w, h, cfg.animation),
         "thumb": fit_size(w, h, cfg.thumbs.width, cfg.thumbs.height),
     }.get(what, (w, h))
@@ -309,7 +312,6 @@ def run_set(
             total = 0
             cpu0, child0 = time.process_time(), _children_cpu()
             if what == "gif":
-                size = animation_size(w, h, cfg.animation)
                 if v.tool:
                     out = src / "out.gif"
                     files = [str(src / f"{k}.png") for k in FRAMES]
@@ -340,11 +342,6 @@ def run_set(
                 made = {k: decoded[k - 1] for k in SCORED}
             else:
                 ks = FRAMES if what == "thumb" else SCORED
-                size = (
-                    fit_size(w, h, cfg.thumbs.width, cfg.thumbs.height)
-                    if what == "thumb"
-                    else (w, h)
-                )
                 for k in ks:
                     if v.tool == "vipsthumbnail":
                         out = src / f"{k}-thumb.png"
