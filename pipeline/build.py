@@ -300,7 +300,7 @@ def _render(
                 image, _ = read_pixels(source.frames[k], cfg.frames)  # probed when planned
         with timer("crop"):
             cropped[k] = image.crop(crop)
-        del image  # freed before the next decode: one full-size frame at a time
+        del image  # freed before the next: one full-size frame at a time, unless kept
         give_back_memory()
     probed.clear()  # frames no stale output needs
     pixels = SetPixels(plan.set_id, plan.has_alpha, cropped)

@@ -185,12 +185,12 @@ def probe_set(plan: SetPlan, keep: dict[int, Image.Image] | None = None) -> SetP
             defects.append(Defect(path, exc.problem))
             continue
         info = frame.info
-        size = 4 * info.width * info.height
-        # this frame and, as large, every one not yet kept: never past the budget
-        left = len(plan.source.frames) - len(keep or ())
-        if keep is not None and kept + size * left <= KEEP_PROBED_BYTES:
-            keep[k] = frame.image
-            kept += size
+        if keep is not None:
+            # this frame and, as large, every one not yet kept: never past the budget
+            size = 4 * info.width * info.height
+            if kept + size * (len(plan.source.frames) - len(keep)) <= KEEP_PROBED_BYTES:
+                keep[k] = frame.image
+                kept += size
         del frame
         plan.manifest.record_frame_info(plan.shas[k], key, info)
         probes[k] = info
